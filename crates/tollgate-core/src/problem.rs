@@ -1,0 +1,99 @@
+//! The one table of problem codes (DESIGN.md §6). Every HTTP surface — admin API, gateway,
+//! ingestion — answers errors as RFC 9457 problem details whose `type` is
+//! `PROBLEM_BASE` + slug. Slugs are stable: renaming one is a breaking change.
+
+/// Base of every problem `type` URI. The control plane also serves each slug's page at
+/// `/problems/<slug>`.
+pub const PROBLEM_BASE: &str = "https://tollgate.dev/problems/";
+
+macro_rules! error_codes {
+    ($($variant:ident => ($status:literal, $slug:literal, $title:literal, $doc:literal)),* $(,)?) => {
+        /// A stable class of error with its HTTP status and problem `type` slug.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode { $($variant),* }
+
+        impl ErrorCode {
+            /// Every code, in table order.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),*];
+
+            /// The HTTP status this code answers with.
+            pub const fn status(self) -> u16 { match self { $(ErrorCode::$variant => $status),* } }
+            /// The stable slug, last segment of the `type` URI.
+            pub const fn slug(self) -> &'static str { match self { $(ErrorCode::$variant => $slug),* } }
+            /// Short, human-readable summary (the problem `title`).
+            pub const fn title(self) -> &'static str { match self { $(ErrorCode::$variant => $title),* } }
+            /// What the error means and what to do about it.
+            pub const fn description(self) -> &'static str { match self { $(ErrorCode::$variant => $doc),* } }
+        }
+    };
+}
+
+error_codes! {
+    BadRequest => (400, "bad-request", "Bad request",
+        "The request could not be read: malformed JSON, a body of the wrong content type, or a malformed header or query parameter. Fix the request; retrying it unchanged will fail again."),
+    ValidationFailed => (422, "validation-failed", "Validation failed",
+        "The request was well-formed but some fields are invalid. The `errors` member lists every bad field at once, each with a JSON pointer into the request body and a message."),
+    Unauthenticated => (401, "unauthenticated", "Authentication required",
+        "No valid credential was presented. Send `Authorization: Bearer <token>` with an operator token or a personal API token that has not expired or been revoked."),
+    Forbidden => (403, "forbidden", "Forbidden",
+        "The credential is valid and the object is visible to you, but your role does not permit this action. Ask an owner or admin of the organization."),
+    NotFound => (404, "not-found", "Not found",
+        "No such object, or it belongs to another organization. Tollgate answers both cases the same way so that ids of other tenants cannot be probed."),
+    MethodNotAllowed => (405, "method-not-allowed", "Method not allowed",
+        "The path exists but does not accept this HTTP method. The `Allow` header lists the methods it accepts."),
+    Conflict => (409, "conflict", "Conflict",
+        "The change conflicts with existing state, for example a slug that is already taken within its scope."),
+    InvalidTransition => (409, "invalid-transition", "Invalid state transition",
+        "The object's lifecycle does not allow moving from its current state to the requested one (for example a retired API cannot be published again)."),
+    PreconditionFailed => (412, "precondition-failed", "Precondition failed",
+        "The `If-Match` header does not match the object's current `ETag`: someone changed it since you read it. Read it again, re-apply your change and retry."),
+    PayloadTooLarge => (413, "payload-too-large", "Payload too large",
+        "The request body exceeds the configured limit."),
+    UnsupportedMediaType => (415, "unsupported-media-type", "Unsupported media type",
+        "The request body must be `application/json` (or, where a route says so, YAML)."),
+    IdempotencyKeyReused => (422, "idempotency-key-reused", "Idempotency key reused",
+        "This `Idempotency-Key` was already used with a different request body. Use a new key for a new request."),
+    IdempotencyInProgress => (409, "idempotency-in-progress", "Idempotent request in progress",
+        "A request with this `Idempotency-Key` is still being processed. Retry after it completes to receive its stored response."),
+    InvalidOpenApi => (422, "invalid-openapi", "Invalid OpenAPI document",
+        "The OpenAPI document could not be imported. The `errors` member lists each problem with a JSON pointer into the document."),
+    RateLimited => (429, "rate-limited", "Too many requests",
+        "The caller sent too many requests in a short time. Wait for the number of seconds in `Retry-After`."),
+    RouteNotFound => (404, "route-not-found", "No route",
+        "The gateway has no published API under this path."),
+    CredentialRequired => (401, "credential-required", "Credential required",
+        "This API requires a consumer credential. Subscribe to one of its plans and send the credential you were issued."),
+    Internal => (500, "internal", "Internal error",
+        "Tollgate failed unexpectedly. Nothing was changed. The error was logged with the request id given in `request_id`; report it to the operator."),
+    Unavailable => (503, "unavailable", "Service unavailable",
+        "A dependency (the store) is not reachable or the server is shutting down. Retry later."),
+}
+
+impl ErrorCode {
+    /// The absolute problem `type` URI.
+    pub fn type_uri(self) -> String {
+        format!("{PROBLEM_BASE}{}", self.slug())
+    }
+
+    /// Looks a code up by its slug.
+    pub fn from_slug(slug: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|c| c.slug() == slug)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn slugs_are_unique_and_url_safe() {
+        let mut seen = HashSet::new();
+        for code in ErrorCode::ALL {
+            assert!(seen.insert(code.slug()), "duplicate slug {}", code.slug());
+            assert!(code.slug().bytes().all(|b| b.is_ascii_lowercase() || b == b'-'));
+            assert!((400..600).contains(&code.status()));
+            assert_eq!(ErrorCode::from_slug(code.slug()), Some(*code));
+        }
+    }
+}
