@@ -29,7 +29,10 @@ mod tests {
         let b: serde_json::Value =
             serde_json::from_str("{ \"a\" : [ true , \"x\" ] ,\n \"b\" : 1 }").unwrap();
         assert_eq!(canonical_sha256(&a), canonical_sha256(&b));
-        assert_ne!(canonical_sha256(&a), canonical_sha256(&json!({"b":2,"a":[true,"x"]})));
+        assert_ne!(
+            canonical_sha256(&a),
+            canonical_sha256(&json!({"b":2,"a":[true,"x"]}))
+        );
     }
 
     #[test]

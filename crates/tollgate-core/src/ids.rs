@@ -86,6 +86,9 @@ mod tests {
         let a = ApiId::new();
         let b = ApiId::new();
         assert!(a < b);
-        assert!(a.to_string() < b.to_string(), "text order matches creation order");
+        assert!(
+            a.to_string() < b.to_string(),
+            "text order matches creation order"
+        );
     }
 }

@@ -224,8 +224,12 @@ impl ApiStatus {
         use ApiStatus::*;
         matches!(
             (self, to),
-            (Draft, Published) | (Draft, Retired) | (Published, Deprecated) | (Published, Retired)
-                | (Deprecated, Published) | (Deprecated, Retired)
+            (Draft, Published)
+                | (Draft, Retired)
+                | (Published, Deprecated)
+                | (Published, Retired)
+                | (Deprecated, Published)
+                | (Deprecated, Retired)
         ) || self == to
     }
 
@@ -406,7 +410,8 @@ pub fn check_base_path(e: &mut FieldErrors, pointer: &str, p: &str) {
             !s.is_empty()
                 && s != "."
                 && s != ".."
-                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
         });
     if !segs_ok {
         e.push(
@@ -425,19 +430,25 @@ fn check_host(e: &mut FieldErrors, pointer: &str, h: &str) {
         && h.split('.').all(|l| {
             !l.is_empty()
                 && l.len() <= 63
-                && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                 && !l.starts_with('-')
                 && !l.ends_with('-')
         });
     if !ok {
-        e.push(pointer, "must be a lowercase DNS host name without port, e.g. api.example.com");
+        e.push(
+            pointer,
+            "must be a lowercase DNS host name without port, e.g. api.example.com",
+        );
     }
 }
 
 /// An upstream base URL: `http` or `https`, a host, optional port and path, no query,
 /// fragment or credentials.
 pub fn check_upstream(e: &mut FieldErrors, pointer: &str, u: &str) {
-    let rest = u.strip_prefix("http://").or_else(|| u.strip_prefix("https://"));
+    let rest = u
+        .strip_prefix("http://")
+        .or_else(|| u.strip_prefix("https://"));
     let Some(rest) = rest else {
         e.push(pointer, "must be an http:// or https:// URL");
         return;
@@ -498,8 +509,10 @@ impl PlanStatus {
     /// Whether the lifecycle allows moving from `self` to `to`.
     pub fn can_become(self, to: PlanStatus) -> bool {
         use PlanStatus::*;
-        matches!((self, to), (Draft, Published) | (Draft, Retired) | (Published, Retired))
-            || self == to
+        matches!(
+            (self, to),
+            (Draft, Published) | (Draft, Retired) | (Published, Retired)
+        ) || self == to
     }
 }
 
@@ -573,7 +586,10 @@ fn check_plan_apis(e: &mut FieldErrors, apis: &[PlanApi]) {
         }
         if let Some(ops) = &a.operations {
             if ops.is_empty() {
-                e.push(format!("/apis/{i}/operations"), "must not be empty; leave it out to include every operation");
+                e.push(
+                    format!("/apis/{i}/operations"),
+                    "must not be empty; leave it out to include every operation",
+                );
             }
             let mut seen_ops = std::collections::HashSet::new();
             for (j, op) in ops.iter().enumerate() {
@@ -696,8 +712,12 @@ impl SubscriptionState {
         use SubscriptionState::*;
         matches!(
             (self, to),
-            (Pending, Active) | (Pending, Cancelled) | (Active, Suspended) | (Active, Cancelled)
-                | (Suspended, Active) | (Suspended, Cancelled)
+            (Pending, Active)
+                | (Pending, Cancelled)
+                | (Active, Suspended)
+                | (Active, Cancelled)
+                | (Suspended, Active)
+                | (Suspended, Cancelled)
         )
     }
 }
@@ -846,7 +866,10 @@ pub fn verify_audit_chain(entries: &[AuditEntry], expected_prev: &str) -> Result
     let mut prev = expected_prev.to_owned();
     let mut prev_seq = None;
     for e in entries {
-        if e.prev_hash != prev || prev_seq.is_some_and(|s: i64| e.seq != s + 1) || e.compute_hash() != e.hash {
+        if e.prev_hash != prev
+            || prev_seq.is_some_and(|s: i64| e.seq != s + 1)
+            || e.compute_hash() != e.hash
+        {
             return Err(e.seq);
         }
         prev.clone_from(&e.hash);
@@ -886,7 +909,14 @@ mod tests {
         };
         assert_eq!(
             errs(req.validate()),
-            ["/slug", "/name", "/base_path", "/hosts/0", "/upstreams/0", "/upstreams/1"]
+            [
+                "/slug",
+                "/name",
+                "/base_path",
+                "/hosts/0",
+                "/upstreams/0",
+                "/upstreams/1"
+            ]
         );
     }
 
@@ -899,7 +929,17 @@ mod tests {
         };
         assert!(ok("/weather/v1"));
         assert!(ok("/a.b_c~d-e"));
-        for bad in ["/", "", "weather", "/weather/", "/a//b", "/a/../b", "/a/{id}", "/_tollgate/x", "/.well-known"] {
+        for bad in [
+            "/",
+            "",
+            "weather",
+            "/weather/",
+            "/a//b",
+            "/a/../b",
+            "/a/{id}",
+            "/_tollgate/x",
+            "/.well-known",
+        ] {
             assert!(!ok(bad), "{bad}");
         }
     }
@@ -927,7 +967,10 @@ mod tests {
                 id: AuditId::new(),
                 seq,
                 at: time::macros::datetime!(2026-01-01 0:00 UTC),
-                actor: Actor { user_id: UserId::new(), email: "a@b.co".into() },
+                actor: Actor {
+                    user_id: UserId::new(),
+                    email: "a@b.co".into(),
+                },
                 org_id: None,
                 action: "org.create".into(),
                 target_type: "org".into(),

@@ -26,7 +26,9 @@ pub enum TemplateError {
     NoLeadingSlash,
     #[error("has an empty segment ('//')")]
     EmptySegment,
-    #[error("segment {0:?} mixes text and a {{parameter}} or has unbalanced braces; only whole-segment parameters are supported")]
+    #[error(
+        "segment {0:?} mixes text and a {{parameter}} or has unbalanced braces; only whole-segment parameters are supported"
+    )]
     BadParam(String),
     #[error("parameter {{{0}}} appears twice")]
     DuplicateParam(String),
@@ -60,7 +62,10 @@ impl PathTemplate {
                 segments.push(Segment::Param(inner.to_owned()));
             } else if seg.contains(['{', '}']) {
                 return Err(TemplateError::BadParam(seg.to_owned()));
-            } else if seg.chars().any(|c| c.is_control() || c.is_whitespace() || c == '?' || c == '#') {
+            } else if seg
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace() || c == '?' || c == '#')
+            {
                 return Err(TemplateError::BadChar(seg.to_owned()));
             } else {
                 segments.push(Segment::Literal(seg.to_owned()));
@@ -85,18 +90,25 @@ impl PathTemplate {
     /// Number of literal segments: more literals = more specific. The router prefers
     /// the template with more literals, then the earlier literal position.
     pub fn literal_count(&self) -> usize {
-        self.segments.iter().filter(|s| matches!(s, Segment::Literal(_))).count()
+        self.segments
+            .iter()
+            .filter(|s| matches!(s, Segment::Literal(_)))
+            .count()
     }
 
     /// Whether the two templates have the same shape (literals equal, parameters in the
     /// same places, names aside). OpenAPI forbids such pairs in one document.
     pub fn same_shape(&self, other: &Self) -> bool {
         self.segments.len() == other.segments.len()
-            && self.segments.iter().zip(&other.segments).all(|(a, b)| match (a, b) {
-                (Segment::Literal(x), Segment::Literal(y)) => x == y,
-                (Segment::Param(_), Segment::Param(_)) => true,
-                _ => false,
-            })
+            && self
+                .segments
+                .iter()
+                .zip(&other.segments)
+                .all(|(a, b)| match (a, b) {
+                    (Segment::Literal(x), Segment::Literal(y)) => x == y,
+                    (Segment::Param(_), Segment::Param(_)) => true,
+                    _ => false,
+                })
     }
 
     /// Matches a request path (relative to the API's base path, starting with `/`,
@@ -106,7 +118,11 @@ impl PathTemplate {
         let rest = path.strip_prefix('/')?;
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         let mut out = Vec::new();
-        let mut parts = if rest.is_empty() { None } else { Some(rest.split('/')) };
+        let mut parts = if rest.is_empty() {
+            None
+        } else {
+            Some(rest.split('/'))
+        };
         for seg in &self.segments {
             let part = parts.as_mut()?.next()?;
             match seg {
@@ -157,7 +173,11 @@ mod tests {
         check("/pets/{id}", "/pets/42", Some(&[("id", "42")]));
         check("/pets/{id}", "/pets", None);
         check("/pets/{id}", "/pets//", None);
-        check("/pets/{id}/toys/{toy}", "/pets/1/toys/ball", Some(&[("id", "1"), ("toy", "ball")]));
+        check(
+            "/pets/{id}/toys/{toy}",
+            "/pets/1/toys/ball",
+            Some(&[("id", "1"), ("toy", "ball")]),
+        );
         check("/pets/{id}/toys/{toy}", "/pets/1/toys", None);
         check("/a/{b}", "/a/b/c", None);
         check("/a", "a", None);
@@ -169,8 +189,14 @@ mod tests {
         assert_eq!(PathTemplate::parse("pets"), Err(NoLeadingSlash));
         assert_eq!(PathTemplate::parse("/a//b"), Err(EmptySegment));
         assert_eq!(PathTemplate::parse("/a/{}"), Err(BadParam("{}".into())));
-        assert_eq!(PathTemplate::parse("/a/x{id}"), Err(BadParam("x{id}".into())));
-        assert_eq!(PathTemplate::parse("/a/{id}/{id}"), Err(DuplicateParam("id".into())));
+        assert_eq!(
+            PathTemplate::parse("/a/x{id}"),
+            Err(BadParam("x{id}".into()))
+        );
+        assert_eq!(
+            PathTemplate::parse("/a/{id}/{id}"),
+            Err(DuplicateParam("id".into()))
+        );
         assert_eq!(PathTemplate::parse("/a b"), Err(BadChar("a b".into())));
     }
 

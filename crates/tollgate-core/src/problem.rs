@@ -91,7 +91,11 @@ mod tests {
         let mut seen = HashSet::new();
         for code in ErrorCode::ALL {
             assert!(seen.insert(code.slug()), "duplicate slug {}", code.slug());
-            assert!(code.slug().bytes().all(|b| b.is_ascii_lowercase() || b == b'-'));
+            assert!(
+                code.slug()
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'-')
+            );
             assert!((400..600).contains(&code.status()));
             assert_eq!(ErrorCode::from_slug(code.slug()), Some(*code));
         }

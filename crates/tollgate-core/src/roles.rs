@@ -5,7 +5,19 @@
 use serde::{Deserialize, Serialize};
 
 /// A member's role inside one organization.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Everything, including deleting the org and granting ownership.
@@ -87,7 +99,12 @@ mod tests {
     fn only_owners_delete_orgs_and_auditors_change_nothing() {
         assert!(Role::Owner.allows(Action::DeleteOrg));
         assert!(!Role::Admin.allows(Action::DeleteOrg));
-        for a in [Action::UpdateOrg, Action::ManageApis, Action::ManageApps, Action::Subscribe] {
+        for a in [
+            Action::UpdateOrg,
+            Action::ManageApis,
+            Action::ManageApps,
+            Action::Subscribe,
+        ] {
             assert!(!Role::Auditor.allows(a));
             assert!(!MarketplaceRole::Auditor.allows(a));
             assert!(MarketplaceRole::Operator.allows(a));

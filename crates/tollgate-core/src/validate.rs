@@ -24,12 +24,19 @@ impl FieldErrors {
 
     /// Records that the field at `pointer` is invalid.
     pub fn push(&mut self, pointer: impl Into<String>, detail: impl Into<String>) {
-        self.0.push(FieldError { pointer: pointer.into(), detail: detail.into() });
+        self.0.push(FieldError {
+            pointer: pointer.into(),
+            detail: detail.into(),
+        });
     }
 
     /// `Ok(())` if nothing was recorded, else every recorded error.
     pub fn finish(self) -> Result<(), Vec<FieldError>> {
-        if self.0.is_empty() { Ok(()) } else { Err(self.0) }
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(self.0)
+        }
     }
 
     /// Whether nothing was recorded.
@@ -48,7 +55,9 @@ pub fn pointer_token(token: &str) -> String {
 pub fn check_slug(errors: &mut FieldErrors, pointer: &str, slug: &str) {
     let ok = !slug.is_empty()
         && slug.len() <= 63
-        && slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !slug.starts_with('-')
         && !slug.ends_with('-');
     if !ok {

@@ -41,6 +41,9 @@ pub enum StoreError {
     /// Migrations failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database is not reachable (pool timeout, closed pool, connection failure).
+    #[error("database unavailable: {0}")]
+    Unavailable(sqlx::Error),
     /// Any other database error.
     #[error("database error: {0}")]
     Db(sqlx::Error),
@@ -52,6 +55,12 @@ impl From<sqlx::Error> for StoreError {
             && db.is_unique_violation()
         {
             return StoreError::Duplicate(db.constraint().unwrap_or("object").to_owned());
+        }
+        if matches!(
+            e,
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+        ) {
+            return StoreError::Unavailable(e);
         }
         StoreError::Db(e)
     }
@@ -124,12 +133,22 @@ impl Store {
                 // An in-memory database exists per connection: keep exactly one.
                 .max_connections(if in_memory { 1 } else { 8 })
                 .min_connections(if in_memory { 1 } else { 0 })
-                .idle_timeout(if in_memory { None } else { Some(Duration::from_secs(600)) })
-                .max_lifetime(if in_memory { None } else { Some(Duration::from_secs(3600)) })
+                .idle_timeout(if in_memory {
+                    None
+                } else {
+                    Some(Duration::from_secs(600))
+                })
+                .max_lifetime(if in_memory {
+                    None
+                } else {
+                    Some(Duration::from_secs(3600))
+                })
                 .connect_with(opts)
                 .await
                 .map_err(StoreError::Db)?;
-            Ok(Self { pool: Pool::Sqlite(pool) })
+            Ok(Self {
+                pool: Pool::Sqlite(pool),
+            })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let opts = PgConnectOptions::from_str(url).map_err(StoreError::Db)?;
             let pool = PgPoolOptions::new()
@@ -138,7 +157,9 @@ impl Store {
                 .connect_with(opts)
                 .await
                 .map_err(StoreError::Db)?;
-            Ok(Self { pool: Pool::Postgres(pool) })
+            Ok(Self {
+                pool: Pool::Postgres(pool),
+            })
         } else {
             Err(StoreError::UnsupportedUrl(url.to_owned()))
         }
@@ -174,7 +195,10 @@ impl Store {
     pub async fn read(&self) -> Result<Tx> {
         Ok(match &self.pool {
             Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?),
-            Pool::Postgres(p) => Tx::Postgres(p.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?),
+            Pool::Postgres(p) => Tx::Postgres(
+                p.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?,
+            ),
         })
     }
 

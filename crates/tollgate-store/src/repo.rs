@@ -27,7 +27,8 @@ fn parse_enum<T: DeserializeOwned>(s: &str) -> Result<T> {
 }
 
 fn parse_id<T: std::str::FromStr>(s: &str) -> Result<T> {
-    s.parse().map_err(|_| StoreError::Corrupt(format!("bad id {s:?}")))
+    s.parse()
+        .map_err(|_| StoreError::Corrupt(format!("bad id {s:?}")))
 }
 
 /// Which orgs' objects a caller may see. Operators and marketplace auditors see all.
@@ -94,7 +95,11 @@ impl UserRow {
             id: parse_id(&self.id)?,
             email: self.email,
             name: self.name,
-            marketplace_role: self.marketplace_role.as_deref().map(parse_enum).transpose()?,
+            marketplace_role: self
+                .marketplace_role
+                .as_deref()
+                .map(parse_enum)
+                .transpose()?,
             created_at: self.created_at,
         })
     }
@@ -372,7 +377,10 @@ impl AuditRow {
             id: parse_id(&self.id)?,
             seq: self.seq,
             at: self.at,
-            actor: Actor { user_id: parse_id(&self.actor_user_id)?, email: self.actor_email },
+            actor: Actor {
+                user_id: parse_id(&self.actor_user_id)?,
+                email: self.actor_email,
+            },
             org_id: self.org_id.as_deref().map(parse_id).transpose()?,
             action: self.action,
             target_type: self.target_type,
@@ -452,30 +460,35 @@ impl Tx {
 
     /// A marketplace-wide setting.
     pub async fn get_meta(&mut self, key: &str) -> Result<Option<String>> {
-        let v: Option<(String,)> = on_tx!(self, |c| sqlx::query_as("SELECT value FROM meta WHERE key = $1")
-            .bind(key)
-            .fetch_optional(c)
-            .await?);
+        let v: Option<(String,)> = on_tx!(self, |c| sqlx::query_as(
+            "SELECT value FROM meta WHERE key = $1"
+        )
+        .bind(key)
+        .fetch_optional(c)
+        .await?);
         Ok(v.map(|r| r.0))
     }
 
     /// Sets a marketplace-wide setting.
     pub async fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
-        on_tx!(self, |c| sqlx::query(
+        on_tx!(self, |c| {
+            sqlx::query(
             "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
         )
         .bind(key)
         .bind(value)
         .execute(c)
         .await?
-        .rows_affected());
+        .rows_affected()
+        });
         Ok(())
     }
 
     // ---------------------------------------------------------------- users and tokens
 
     pub async fn insert_user(&mut self, u: &User) -> Result<()> {
-        on_tx!(self, |c| sqlx::query(
+        on_tx!(self, |c| {
+            sqlx::query(
             "INSERT INTO users (id, email, name, marketplace_role, created_at) VALUES ($1, $2, $3, $4, $5)"
         )
         .bind(u.id.to_string())
@@ -485,29 +498,37 @@ impl Tx {
         .bind(u.created_at)
         .execute(c)
         .await?
-        .rows_affected());
+        .rows_affected()
+        });
         Ok(())
     }
 
     pub async fn get_user(&mut self, id: UserId) -> Result<Option<User>> {
-        let r: Option<UserRow> = on_tx!(self, |c| sqlx::query_as("SELECT * FROM users WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(c)
-            .await?);
+        let r: Option<UserRow> = on_tx!(self, |c| sqlx::query_as(
+            "SELECT * FROM users WHERE id = $1"
+        )
+        .bind(id.to_string())
+        .fetch_optional(c)
+        .await?);
         r.map(UserRow::into_user).transpose()
     }
 
     /// Looks a user up by email (stored lowercased).
     pub async fn get_user_by_email(&mut self, email: &str) -> Result<Option<User>> {
-        let r: Option<UserRow> = on_tx!(self, |c| sqlx::query_as("SELECT * FROM users WHERE email = $1")
-            .bind(email)
-            .fetch_optional(c)
-            .await?);
+        let r: Option<UserRow> = on_tx!(self, |c| sqlx::query_as(
+            "SELECT * FROM users WHERE email = $1"
+        )
+        .bind(email)
+        .fetch_optional(c)
+        .await?);
         r.map(UserRow::into_user).transpose()
     }
 
     /// Every user holding `role`.
-    pub async fn users_with_marketplace_role(&mut self, role: MarketplaceRole) -> Result<Vec<User>> {
+    pub async fn users_with_marketplace_role(
+        &mut self,
+        role: MarketplaceRole,
+    ) -> Result<Vec<User>> {
         let rows: Vec<UserRow> = on_tx!(self, |c| sqlx::query_as(
             "SELECT * FROM users WHERE marketplace_role = $1 ORDER BY id"
         )
@@ -518,7 +539,8 @@ impl Tx {
     }
 
     pub async fn insert_token(&mut self, t: &Token, secret_hash: &str) -> Result<()> {
-        on_tx!(self, |c| sqlx::query(
+        on_tx!(self, |c| {
+            sqlx::query(
             "INSERT INTO tokens (id, user_id, name, prefix, secret_hash, created_at, expires_at, revoked_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         )
@@ -532,19 +554,22 @@ impl Tx {
         .bind(t.revoked_at)
         .execute(c)
         .await?
-        .rows_affected());
+        .rows_affected()
+        });
         Ok(())
     }
 
     /// The token whose keyed secret hash is `secret_hash`, with its user. Expiry and
     /// revocation are for the caller to judge (they depend on `now`).
     pub async fn find_token(&mut self, secret_hash: &str) -> Result<Option<(Token, User)>> {
-        let t: Option<TokenRow> = on_tx!(self, |c| sqlx::query_as(
+        let t: Option<TokenRow> = on_tx!(self, |c| {
+            sqlx::query_as(
             "SELECT id, user_id, name, prefix, created_at, expires_at, revoked_at FROM tokens WHERE secret_hash = $1"
         )
         .bind(secret_hash)
         .fetch_optional(c)
-        .await?);
+        .await?
+        });
         let Some(t) = t else { return Ok(None) };
         let token = t.into_token()?;
         let user = self
@@ -555,31 +580,37 @@ impl Tx {
     }
 
     pub async fn list_tokens(&mut self, user: UserId) -> Result<Vec<Token>> {
-        let rows: Vec<TokenRow> = on_tx!(self, |c| sqlx::query_as(
+        let rows: Vec<TokenRow> = on_tx!(self, |c| {
+            sqlx::query_as(
             "SELECT id, user_id, name, prefix, created_at, expires_at, revoked_at FROM tokens WHERE user_id = $1 ORDER BY id"
         )
         .bind(user.to_string())
         .fetch_all(c)
-        .await?);
+        .await?
+        });
         rows.into_iter().map(TokenRow::into_token).collect()
     }
 
     pub async fn get_token(&mut self, id: TokenId) -> Result<Option<Token>> {
-        let r: Option<TokenRow> = on_tx!(self, |c| sqlx::query_as(
+        let r: Option<TokenRow> = on_tx!(self, |c| {
+            sqlx::query_as(
             "SELECT id, user_id, name, prefix, created_at, expires_at, revoked_at FROM tokens WHERE id = $1"
         )
         .bind(id.to_string())
         .fetch_optional(c)
-        .await?);
+        .await?
+        });
         r.map(TokenRow::into_token).transpose()
     }
 
     pub async fn revoke_token(&mut self, id: TokenId, at: OffsetDateTime) -> Result<()> {
-        on_tx!(self, |c| sqlx::query("UPDATE tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
-            .bind(id.to_string())
-            .bind(at)
-            .execute(c)
-            .await?
+        on_tx!(self, |c| sqlx::query(
+            "UPDATE tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL"
+        )
+        .bind(id.to_string())
+        .bind(at)
+        .execute(c)
+        .await?
         .rows_affected());
         Ok(())
     }
@@ -587,7 +618,8 @@ impl Tx {
     // ---------------------------------------------------------------- orgs and members
 
     pub async fn insert_org(&mut self, o: &Org) -> Result<()> {
-        on_tx!(self, |c| sqlx::query(
+        on_tx!(self, |c| {
+            sqlx::query(
             "INSERT INTO orgs (id, slug, name, kind, created_at, updated_at, revision) VALUES ($1, $2, $3, $4, $5, $6, $7)"
         )
         .bind(o.id.to_string())
@@ -599,23 +631,27 @@ impl Tx {
         .bind(o.revision)
         .execute(c)
         .await?
-        .rows_affected());
+        .rows_affected()
+        });
         Ok(())
     }
 
     pub async fn get_org(&mut self, id: OrgId) -> Result<Option<Org>> {
-        let r: Option<OrgRow> = on_tx!(self, |c| sqlx::query_as("SELECT * FROM orgs WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(c)
-            .await?);
+        let r: Option<OrgRow> =
+            on_tx!(self, |c| sqlx::query_as("SELECT * FROM orgs WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(c)
+                .await?);
         r.map(OrgRow::into_org).transpose()
     }
 
     pub async fn get_org_by_slug(&mut self, slug: &str) -> Result<Option<Org>> {
-        let r: Option<OrgRow> = on_tx!(self, |c| sqlx::query_as("SELECT * FROM orgs WHERE slug = $1")
-            .bind(slug)
-            .fetch_optional(c)
-            .await?);
+        let r: Option<OrgRow> = on_tx!(self, |c| sqlx::query_as(
+            "SELECT * FROM orgs WHERE slug = $1"
+        )
+        .bind(slug)
+        .fetch_optional(c)
+        .await?);
         r.map(OrgRow::into_org).transpose()
     }
 
@@ -629,13 +665,17 @@ impl Tx {
             qb.push(" ORDER BY id LIMIT ").push_bind(page.limit + 1);
             qb.build_query_as().fetch_all(c).await?
         });
-        let items = rows.into_iter().map(OrgRow::into_org).collect::<Result<Vec<_>>>()?;
+        let items = rows
+            .into_iter()
+            .map(OrgRow::into_org)
+            .collect::<Result<Vec<_>>>()?;
         Ok(paginate(items, page.limit, |o| o.id.to_string()))
     }
 
     /// Writes `o` if its stored revision is still `expected_revision`.
     pub async fn update_org(&mut self, o: &Org, expected_revision: i64) -> Result<()> {
-        let n = on_tx!(self, |c| sqlx::query(
+        let n = on_tx!(self, |c| {
+            sqlx::query(
             "UPDATE orgs SET name = $2, kind = $3, updated_at = $4, revision = $5 WHERE id = $1 AND revision = $6"
         )
         .bind(o.id.to_string())
@@ -646,35 +686,49 @@ impl Tx {
         .bind(expected_revision)
         .execute(c)
         .await?
-        .rows_affected());
-        if n == 1 { Ok(()) } else { Err(StoreError::Stale) }
+        .rows_affected()
+        });
+        if n == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Stale)
+        }
     }
 
     /// Deletes an org and its memberships. The caller checks it owns nothing else.
     pub async fn delete_org(&mut self, id: OrgId) -> Result<()> {
         on_tx!(self, |c| {
-            sqlx::query("DELETE FROM members WHERE org_id = $1").bind(id.to_string()).execute(&mut *c).await?;
-            sqlx::query("DELETE FROM orgs WHERE id = $1").bind(id.to_string()).execute(c).await?
-        .rows_affected()
+            sqlx::query("DELETE FROM members WHERE org_id = $1")
+                .bind(id.to_string())
+                .execute(&mut *c)
+                .await?;
+            sqlx::query("DELETE FROM orgs WHERE id = $1")
+                .bind(id.to_string())
+                .execute(c)
+                .await?
+                .rows_affected()
         });
         Ok(())
     }
 
     /// How many APIs, plans, apps and subscriptions reference the org.
     pub async fn org_object_count(&mut self, id: OrgId) -> Result<i64> {
-        let n: (i64,) = on_tx!(self, |c| sqlx::query_as(
+        let n: (i64,) = on_tx!(self, |c| {
+            sqlx::query_as(
             "SELECT (SELECT count(*) FROM apis WHERE org_id = $1) + (SELECT count(*) FROM plans WHERE org_id = $1)
                   + (SELECT count(*) FROM apps WHERE org_id = $1)
                   + (SELECT count(*) FROM subscriptions WHERE consumer_org_id = $1 OR provider_org_id = $1)"
         )
         .bind(id.to_string())
         .fetch_one(c)
-        .await?);
+        .await?
+        });
         Ok(n.0)
     }
 
     pub async fn insert_member(&mut self, m: &Member) -> Result<()> {
-        on_tx!(self, |c| sqlx::query(
+        on_tx!(self, |c| {
+            sqlx::query(
             "INSERT INTO members (org_id, user_id, role, created_at, revision) VALUES ($1, $2, $3, $4, $5)"
         )
         .bind(m.org_id.to_string())
@@ -684,30 +738,35 @@ impl Tx {
         .bind(m.revision)
         .execute(c)
         .await?
-        .rows_affected());
+        .rows_affected()
+        });
         Ok(())
     }
 
     pub async fn get_member(&mut self, org: OrgId, user: UserId) -> Result<Option<Member>> {
-        let r: Option<MemberRow> = on_tx!(self, |c| sqlx::query_as(
+        let r: Option<MemberRow> = on_tx!(self, |c| {
+            sqlx::query_as(
             "SELECT m.org_id, m.user_id, u.email, u.name, m.role, m.created_at, m.revision
              FROM members m JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 AND m.user_id = $2"
         )
         .bind(org.to_string())
         .bind(user.to_string())
         .fetch_optional(c)
-        .await?);
+        .await?
+        });
         r.map(MemberRow::into_member).transpose()
     }
 
     pub async fn list_members(&mut self, org: OrgId) -> Result<Vec<Member>> {
-        let rows: Vec<MemberRow> = on_tx!(self, |c| sqlx::query_as(
+        let rows: Vec<MemberRow> = on_tx!(self, |c| {
+            sqlx::query_as(
             "SELECT m.org_id, m.user_id, u.email, u.name, m.role, m.created_at, m.revision
              FROM members m JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 ORDER BY m.user_id"
         )
         .bind(org.to_string())
         .fetch_all(c)
-        .await?);
+        .await?
+        });
         rows.into_iter().map(MemberRow::into_member).collect()
     }
 
@@ -719,11 +778,14 @@ impl Tx {
         .bind(user.to_string())
         .fetch_all(c)
         .await?);
-        rows.into_iter().map(|(o, r)| Ok((parse_id(&o)?, parse_enum(&r)?))).collect()
+        rows.into_iter()
+            .map(|(o, r)| Ok((parse_id(&o)?, parse_enum(&r)?)))
+            .collect()
     }
 
     pub async fn update_member_role(&mut self, m: &Member, expected_revision: i64) -> Result<()> {
-        let n = on_tx!(self, |c| sqlx::query(
+        let n = on_tx!(self, |c| {
+            sqlx::query(
             "UPDATE members SET role = $3, revision = $4 WHERE org_id = $1 AND user_id = $2 AND revision = $5"
         )
         .bind(m.org_id.to_string())
@@ -733,16 +795,23 @@ impl Tx {
         .bind(expected_revision)
         .execute(c)
         .await?
-        .rows_affected());
-        if n == 1 { Ok(()) } else { Err(StoreError::Stale) }
+        .rows_affected()
+        });
+        if n == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Stale)
+        }
     }
 
     pub async fn delete_member(&mut self, org: OrgId, user: UserId) -> Result<()> {
-        on_tx!(self, |c| sqlx::query("DELETE FROM members WHERE org_id = $1 AND user_id = $2")
-            .bind(org.to_string())
-            .bind(user.to_string())
-            .execute(c)
-            .await?
+        on_tx!(self, |c| sqlx::query(
+            "DELETE FROM members WHERE org_id = $1 AND user_id = $2"
+        )
+        .bind(org.to_string())
+        .bind(user.to_string())
+        .execute(c)
+        .await?
         .rows_affected());
         Ok(())
     }
@@ -760,8 +829,13 @@ impl Tx {
 
     // ---------------------------------------------------------------- APIs
 
-    pub async fn insert_api(&mut self, a: &Api, openapi_doc: Option<&serde_json::Value>) -> Result<()> {
-        on_tx!(self, |c| sqlx::query(
+    pub async fn insert_api(
+        &mut self,
+        a: &Api,
+        openapi_doc: Option<&serde_json::Value>,
+    ) -> Result<()> {
+        on_tx!(self, |c| {
+            sqlx::query(
             "INSERT INTO apis (id, org_id, slug, name, version, description, base_path, hosts, upstreams, status, sunset,
                                openapi_doc, openapi_info, created_at, updated_at, revision)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
@@ -784,7 +858,8 @@ impl Tx {
         .bind(a.revision)
         .execute(c)
         .await?
-        .rows_affected());
+        .rows_affected()
+        });
         Ok(())
     }
 
@@ -820,7 +895,9 @@ impl Tx {
 
     /// Non-retired APIs with this base path (for the uniqueness check).
     pub async fn apis_with_base_path(&mut self, base_path: &str) -> Result<Vec<Api>> {
-        let sql = format!("SELECT {API_COLS} FROM apis WHERE base_path = $1 AND status <> 'retired' ORDER BY id");
+        let sql = format!(
+            "SELECT {API_COLS} FROM apis WHERE base_path = $1 AND status <> 'retired' ORDER BY id"
+        );
         let rows: Vec<ApiRow> = on_tx!(self, |c| sqlx::query_as(AssertSqlSafe(sql))
             .bind(base_path)
             .fetch_all(c)
@@ -830,7 +907,12 @@ impl Tx {
 
     /// APIs visible in `scope`: an org's own APIs, plus every published or deprecated API
     /// (the catalog).
-    pub async fn list_apis(&mut self, scope: &Scope, filter: &ApiFilter, page: &PageParams) -> Result<Page<Api>> {
+    pub async fn list_apis(
+        &mut self,
+        scope: &Scope,
+        filter: &ApiFilter,
+        page: &PageParams,
+    ) -> Result<Page<Api>> {
         let rows: Vec<ApiRow> = on_tx!(self, |c| {
             let mut qb = QueryBuilder::new(format!("SELECT {API_COLS} FROM apis WHERE ("));
             push_scope(&mut qb, "org_id", scope);
@@ -847,14 +929,21 @@ impl Tx {
             qb.push(" ORDER BY id LIMIT ").push_bind(page.limit + 1);
             qb.build_query_as().fetch_all(c).await?
         });
-        let items = rows.into_iter().map(ApiRow::into_api).collect::<Result<Vec<_>>>()?;
+        let items = rows
+            .into_iter()
+            .map(ApiRow::into_api)
+            .collect::<Result<Vec<_>>>()?;
         Ok(paginate(items, page.limit, |a| a.id.to_string()))
     }
 
     /// Every API the gateway routes (published or deprecated), for the snapshot.
     pub async fn routable_apis(&mut self) -> Result<Vec<(Api, Vec<Operation>)>> {
-        let sql = format!("SELECT {API_COLS} FROM apis WHERE status IN ('published', 'deprecated') ORDER BY id");
-        let rows: Vec<ApiRow> = on_tx!(self, |c| sqlx::query_as(AssertSqlSafe(sql)).fetch_all(c).await?);
+        let sql = format!(
+            "SELECT {API_COLS} FROM apis WHERE status IN ('published', 'deprecated') ORDER BY id"
+        );
+        let rows: Vec<ApiRow> = on_tx!(self, |c| sqlx::query_as(AssertSqlSafe(sql))
+            .fetch_all(c)
+            .await?);
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let api = r.into_api()?;
@@ -865,7 +954,8 @@ impl Tx {
     }
 
     pub async fn update_api(&mut self, a: &Api, expected_revision: i64) -> Result<()> {
-        let n = on_tx!(self, |c| sqlx::query(
+        let n = on_tx!(self, |c| {
+            sqlx::query(
             "UPDATE apis SET name = $2, version = $3, description = $4, base_path = $5, hosts = $6, upstreams = $7,
                              status = $8, sunset = $9, openapi_info = $10, updated_at = $11, revision = $12
              WHERE id = $1 AND revision = $13"
@@ -885,19 +975,32 @@ impl Tx {
         .bind(expected_revision)
         .execute(c)
         .await?
-        .rows_affected());
-        if n == 1 { Ok(()) } else { Err(StoreError::Stale) }
+        .rows_affected()
+        });
+        if n == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Stale)
+        }
     }
 
     /// Replaces an API's OpenAPI document and its operations.
-    pub async fn replace_openapi(&mut self, api: ApiId, doc: &serde_json::Value, ops: &[Operation]) -> Result<()> {
+    pub async fn replace_openapi(
+        &mut self,
+        api: ApiId,
+        doc: &serde_json::Value,
+        ops: &[Operation],
+    ) -> Result<()> {
         on_tx!(self, |c| {
             sqlx::query("UPDATE apis SET openapi_doc = $2 WHERE id = $1")
                 .bind(api.to_string())
                 .bind(Json(doc))
                 .execute(&mut *c)
                 .await?;
-            sqlx::query("DELETE FROM operations WHERE api_id = $1").bind(api.to_string()).execute(&mut *c).await?;
+            sqlx::query("DELETE FROM operations WHERE api_id = $1")
+                .bind(api.to_string())
+                .execute(&mut *c)
+                .await?;
             for (i, op) in ops.iter().enumerate() {
                 sqlx::query(
                     "INSERT INTO operations (api_id, operation_id, method, path, summary, deprecated, position)
@@ -918,12 +1021,14 @@ impl Tx {
     }
 
     pub async fn list_operations(&mut self, api: ApiId) -> Result<Vec<Operation>> {
-        let rows: Vec<OperationRow> = on_tx!(self, |c| sqlx::query_as(
+        let rows: Vec<OperationRow> = on_tx!(self, |c| {
+            sqlx::query_as(
             "SELECT api_id, operation_id, method, path, summary, deprecated FROM operations WHERE api_id = $1 ORDER BY position"
         )
         .bind(api.to_string())
         .fetch_all(c)
-        .await?);
+        .await?
+        });
         rows.into_iter().map(OperationRow::into_operation).collect()
     }
 
@@ -931,7 +1036,10 @@ impl Tx {
 
     async fn write_plan_apis(&mut self, plan: &Plan) -> Result<()> {
         on_tx!(self, |c| {
-            sqlx::query("DELETE FROM plan_apis WHERE plan_id = $1").bind(plan.id.to_string()).execute(&mut *c).await?;
+            sqlx::query("DELETE FROM plan_apis WHERE plan_id = $1")
+                .bind(plan.id.to_string())
+                .execute(&mut *c)
+                .await?;
             for (i, pa) in plan.apis.iter().enumerate() {
                 sqlx::query("INSERT INTO plan_apis (plan_id, api_id, operations, position) VALUES ($1, $2, $3, $4)")
                     .bind(plan.id.to_string())
@@ -950,7 +1058,9 @@ impl Tx {
             return Ok(Vec::new());
         }
         Ok(on_tx!(self, |c| {
-            let mut qb = QueryBuilder::new("SELECT plan_id, api_id, operations FROM plan_apis WHERE plan_id IN (");
+            let mut qb = QueryBuilder::new(
+                "SELECT plan_id, api_id, operations FROM plan_apis WHERE plan_id IN (",
+            );
             let mut sep = qb.separated(", ");
             for id in plan_ids {
                 sep.push_bind(id.clone());
@@ -968,7 +1078,12 @@ impl Tx {
             let mine: Vec<PlanApi> = apis
                 .iter()
                 .filter(|a| a.plan_id == r.id)
-                .map(|a| Ok(PlanApi { api_id: parse_id(&a.api_id)?, operations: a.operations.as_ref().map(|j| j.0.clone()) }))
+                .map(|a| {
+                    Ok(PlanApi {
+                        api_id: parse_id(&a.api_id)?,
+                        operations: a.operations.as_ref().map(|j| j.0.clone()),
+                    })
+                })
                 .collect::<Result<_>>()?;
             apis.retain(|a| a.plan_id != r.id);
             out.push(r.into_plan(mine)?);
@@ -977,7 +1092,8 @@ impl Tx {
     }
 
     pub async fn insert_plan(&mut self, p: &Plan) -> Result<()> {
-        on_tx!(self, |c| sqlx::query(
+        on_tx!(self, |c| {
+            sqlx::query(
             "INSERT INTO plans (id, org_id, slug, name, description, visibility, approval_required, status, created_at, updated_at, revision)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         )
@@ -994,7 +1110,8 @@ impl Tx {
         .bind(p.revision)
         .execute(c)
         .await?
-        .rows_affected());
+        .rows_affected()
+        });
         self.write_plan_apis(p).await
     }
 
@@ -1019,7 +1136,12 @@ impl Tx {
 
     /// Plans visible in `scope`: own plans, public published or retired plans, and plans
     /// the scope's orgs are subscribed to.
-    pub async fn list_plans(&mut self, scope: &Scope, filter: &PlanFilter, page: &PageParams) -> Result<Page<Plan>> {
+    pub async fn list_plans(
+        &mut self,
+        scope: &Scope,
+        filter: &PlanFilter,
+        page: &PageParams,
+    ) -> Result<Page<Plan>> {
         let rows: Vec<PlanRow> = on_tx!(self, |c| {
             let mut qb = QueryBuilder::new(format!("SELECT {PLAN_COLS} FROM plans WHERE ("));
             push_scope(&mut qb, "org_id", scope);
@@ -1034,7 +1156,9 @@ impl Tx {
                 qb.push(" AND status = ").push_bind(enum_str(&s));
             }
             if let Some(a) = filter.api_id {
-                qb.push(" AND id IN (SELECT plan_id FROM plan_apis WHERE api_id = ").push_bind(a.to_string()).push(")");
+                qb.push(" AND id IN (SELECT plan_id FROM plan_apis WHERE api_id = ")
+                    .push_bind(a.to_string())
+                    .push(")");
             }
             if let Some(a) = &page.after {
                 qb.push(" AND id > ").push_bind(a.clone());
@@ -1058,7 +1182,8 @@ impl Tx {
     }
 
     pub async fn update_plan(&mut self, p: &Plan, expected_revision: i64) -> Result<()> {
-        let n = on_tx!(self, |c| sqlx::query(
+        let n = on_tx!(self, |c| {
+            sqlx::query(
             "UPDATE plans SET name = $2, description = $3, visibility = $4, approval_required = $5, status = $6,
                               updated_at = $7, revision = $8
              WHERE id = $1 AND revision = $9"
@@ -1074,7 +1199,8 @@ impl Tx {
         .bind(expected_revision)
         .execute(c)
         .await?
-        .rows_affected());
+        .rows_affected()
+        });
         if n != 1 {
             return Err(StoreError::Stale);
         }
@@ -1084,7 +1210,8 @@ impl Tx {
     // ---------------------------------------------------------------- apps
 
     pub async fn insert_app(&mut self, a: &App) -> Result<()> {
-        on_tx!(self, |c| sqlx::query(
+        on_tx!(self, |c| {
+            sqlx::query(
             "INSERT INTO apps (id, org_id, slug, name, description, created_at, updated_at, revision)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         )
@@ -1098,28 +1225,37 @@ impl Tx {
         .bind(a.revision)
         .execute(c)
         .await?
-        .rows_affected());
+        .rows_affected()
+        });
         Ok(())
     }
 
     pub async fn get_app(&mut self, id: AppId) -> Result<Option<App>> {
-        let r: Option<AppRow> = on_tx!(self, |c| sqlx::query_as("SELECT * FROM apps WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(c)
-            .await?);
+        let r: Option<AppRow> =
+            on_tx!(self, |c| sqlx::query_as("SELECT * FROM apps WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(c)
+                .await?);
         r.map(AppRow::into_app).transpose()
     }
 
     pub async fn get_app_by_slug(&mut self, org: OrgId, slug: &str) -> Result<Option<App>> {
-        let r: Option<AppRow> = on_tx!(self, |c| sqlx::query_as("SELECT * FROM apps WHERE org_id = $1 AND slug = $2")
-            .bind(org.to_string())
-            .bind(slug)
-            .fetch_optional(c)
-            .await?);
+        let r: Option<AppRow> = on_tx!(self, |c| sqlx::query_as(
+            "SELECT * FROM apps WHERE org_id = $1 AND slug = $2"
+        )
+        .bind(org.to_string())
+        .bind(slug)
+        .fetch_optional(c)
+        .await?);
         r.map(AppRow::into_app).transpose()
     }
 
-    pub async fn list_apps(&mut self, scope: &Scope, org: Option<OrgId>, page: &PageParams) -> Result<Page<App>> {
+    pub async fn list_apps(
+        &mut self,
+        scope: &Scope,
+        org: Option<OrgId>,
+        page: &PageParams,
+    ) -> Result<Page<App>> {
         let rows: Vec<AppRow> = on_tx!(self, |c| {
             let mut qb = QueryBuilder::new("SELECT * FROM apps WHERE ");
             push_scope(&mut qb, "org_id", scope);
@@ -1132,12 +1268,16 @@ impl Tx {
             qb.push(" ORDER BY id LIMIT ").push_bind(page.limit + 1);
             qb.build_query_as().fetch_all(c).await?
         });
-        let items = rows.into_iter().map(AppRow::into_app).collect::<Result<Vec<_>>>()?;
+        let items = rows
+            .into_iter()
+            .map(AppRow::into_app)
+            .collect::<Result<Vec<_>>>()?;
         Ok(paginate(items, page.limit, |a| a.id.to_string()))
     }
 
     pub async fn update_app(&mut self, a: &App, expected_revision: i64) -> Result<()> {
-        let n = on_tx!(self, |c| sqlx::query(
+        let n = on_tx!(self, |c| {
+            sqlx::query(
             "UPDATE apps SET name = $2, description = $3, updated_at = $4, revision = $5 WHERE id = $1 AND revision = $6"
         )
         .bind(a.id.to_string())
@@ -1148,21 +1288,30 @@ impl Tx {
         .bind(expected_revision)
         .execute(c)
         .await?
-        .rows_affected());
-        if n == 1 { Ok(()) } else { Err(StoreError::Stale) }
+        .rows_affected()
+        });
+        if n == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Stale)
+        }
     }
 
     /// Deletes an app; the caller checks that it has no subscriptions left.
     pub async fn delete_app(&mut self, id: AppId) -> Result<()> {
-        on_tx!(self, |c| sqlx::query("DELETE FROM apps WHERE id = $1").bind(id.to_string()).execute(c).await?
-        .rows_affected());
+        on_tx!(self, |c| sqlx::query("DELETE FROM apps WHERE id = $1")
+            .bind(id.to_string())
+            .execute(c)
+            .await?
+            .rows_affected());
         Ok(())
     }
 
     // ---------------------------------------------------------------- subscriptions
 
     pub async fn insert_subscription(&mut self, s: &Subscription) -> Result<()> {
-        on_tx!(self, |c| sqlx::query(
+        on_tx!(self, |c| {
+            sqlx::query(
             "INSERT INTO subscriptions (id, app_id, consumer_org_id, plan_id, provider_org_id, state, created_at, updated_at, revision)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         )
@@ -1177,15 +1326,22 @@ impl Tx {
         .bind(s.revision)
         .execute(c)
         .await?
-        .rows_affected());
+        .rows_affected()
+        });
         for (i, t) in s.history.iter().enumerate() {
             self.insert_transition(s.id, i as i64, t).await?;
         }
         Ok(())
     }
 
-    async fn insert_transition(&mut self, sub: SubscriptionId, seq: i64, t: &SubscriptionTransition) -> Result<()> {
-        on_tx!(self, |c| sqlx::query(
+    async fn insert_transition(
+        &mut self,
+        sub: SubscriptionId,
+        seq: i64,
+        t: &SubscriptionTransition,
+    ) -> Result<()> {
+        on_tx!(self, |c| {
+            sqlx::query(
             "INSERT INTO subscription_transitions (subscription_id, seq, from_state, to_state, actor, reason, at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)"
         )
@@ -1198,11 +1354,15 @@ impl Tx {
         .bind(t.at)
         .execute(c)
         .await?
-        .rows_affected());
+        .rows_affected()
+        });
         Ok(())
     }
 
-    async fn assemble_subscriptions(&mut self, rows: Vec<SubscriptionRow>) -> Result<Vec<Subscription>> {
+    async fn assemble_subscriptions(
+        &mut self,
+        rows: Vec<SubscriptionRow>,
+    ) -> Result<Vec<Subscription>> {
         let mut history: Vec<TransitionRow> = if rows.is_empty() {
             Vec::new()
         } else {
@@ -1220,7 +1380,8 @@ impl Tx {
         };
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
-            let (mine, rest): (Vec<_>, Vec<_>) = history.into_iter().partition(|t| t.subscription_id == r.id);
+            let (mine, rest): (Vec<_>, Vec<_>) =
+                history.into_iter().partition(|t| t.subscription_id == r.id);
             history = rest;
             out.push(Subscription {
                 id: parse_id(&r.id)?,
@@ -1229,7 +1390,10 @@ impl Tx {
                 plan_id: parse_id(&r.plan_id)?,
                 provider_org_id: parse_id(&r.provider_org_id)?,
                 state: parse_enum(&r.state)?,
-                history: mine.into_iter().map(TransitionRow::into_transition).collect::<Result<_>>()?,
+                history: mine
+                    .into_iter()
+                    .map(TransitionRow::into_transition)
+                    .collect::<Result<_>>()?,
                 created_at: r.created_at,
                 updated_at: r.updated_at,
                 revision: r.revision,
@@ -1244,7 +1408,10 @@ impl Tx {
             .bind(id.to_string())
             .fetch_optional(c)
             .await?);
-        Ok(self.assemble_subscriptions(r.into_iter().collect()).await?.pop())
+        Ok(self
+            .assemble_subscriptions(r.into_iter().collect())
+            .await?
+            .pop())
     }
 
     /// Subscriptions visible in `scope`: those of its orgs' apps and those to its orgs'
@@ -1292,8 +1459,13 @@ impl Tx {
     }
 
     /// Stores the new state of `s` and appends its last history entry.
-    pub async fn update_subscription_state(&mut self, s: &Subscription, expected_revision: i64) -> Result<()> {
-        let n = on_tx!(self, |c| sqlx::query(
+    pub async fn update_subscription_state(
+        &mut self,
+        s: &Subscription,
+        expected_revision: i64,
+    ) -> Result<()> {
+        let n = on_tx!(self, |c| {
+            sqlx::query(
             "UPDATE subscriptions SET state = $2, updated_at = $3, revision = $4 WHERE id = $1 AND revision = $5"
         )
         .bind(s.id.to_string())
@@ -1303,12 +1475,17 @@ impl Tx {
         .bind(expected_revision)
         .execute(c)
         .await?
-        .rows_affected());
+        .rows_affected()
+        });
         if n != 1 {
             return Err(StoreError::Stale);
         }
-        let last = s.history.last().ok_or_else(|| StoreError::Corrupt("transition without history".into()))?;
-        self.insert_transition(s.id, s.history.len() as i64 - 1, last).await
+        let last = s
+            .history
+            .last()
+            .ok_or_else(|| StoreError::Corrupt("transition without history".into()))?;
+        self.insert_transition(s.id, s.history.len() as i64 - 1, last)
+            .await
     }
 
     // ---------------------------------------------------------------- audit
@@ -1316,9 +1493,11 @@ impl Tx {
     /// Appends an entry to the audit log, chaining it to the head. Must run inside a
     /// [`crate::Store::write`] transaction (which holds the head's lock).
     pub async fn append_audit(&mut self, new: NewAudit) -> Result<AuditEntry> {
-        let (seq, prev): (i64, String) = on_tx!(self, |c| sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
-            .fetch_one(c)
-            .await?);
+        let (seq, prev): (i64, String) = on_tx!(self, |c| sqlx::query_as(
+            "SELECT seq, hash FROM audit_head WHERE id = 1"
+        )
+        .fetch_one(c)
+        .await?);
         let mut e = AuditEntry {
             id: AuditId::new(),
             seq: seq + 1,
@@ -1362,7 +1541,7 @@ impl Tx {
                 .bind(&e.hash)
                 .execute(c)
                 .await?
-        .rows_affected()
+                .rows_affected()
         });
         Ok(e)
     }
@@ -1387,26 +1566,39 @@ impl Tx {
             qb.push(" ORDER BY seq LIMIT ").push_bind(limit + 1);
             qb.build_query_as().fetch_all(c).await?
         });
-        let items = rows.into_iter().map(AuditRow::into_entry).collect::<Result<Vec<_>>>()?;
+        let items = rows
+            .into_iter()
+            .map(AuditRow::into_entry)
+            .collect::<Result<Vec<_>>>()?;
         Ok(paginate(items, limit, |e| e.seq.to_string()))
     }
 
     /// The current head of the audit chain: `(seq, hash)`.
     pub async fn audit_head(&mut self) -> Result<(i64, String)> {
-        Ok(on_tx!(self, |c| sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(c).await?))
+        Ok(on_tx!(self, |c| sqlx::query_as(
+            "SELECT seq, hash FROM audit_head WHERE id = 1"
+        )
+        .fetch_one(c)
+        .await?))
     }
 
     // ---------------------------------------------------------------- idempotency
 
-    pub async fn get_idempotency(&mut self, principal: &str, key: &str) -> Result<Option<IdempotencyRecord>> {
-        Ok(on_tx!(self, |c| sqlx::query_as(
+    pub async fn get_idempotency(
+        &mut self,
+        principal: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>> {
+        Ok(on_tx!(self, |c| {
+            sqlx::query_as(
             "SELECT method, path, request_sha256, status_code, response_headers, response_body, created_at
              FROM idempotency WHERE principal = $1 AND key = $2"
         )
         .bind(principal)
         .bind(key)
         .fetch_optional(c)
-        .await?))
+        .await?
+        }))
     }
 
     /// Claims a key for a request now being processed. Fails with
@@ -1420,7 +1612,8 @@ impl Tx {
         request_sha256: &str,
         at: OffsetDateTime,
     ) -> Result<()> {
-        on_tx!(self, |c| sqlx::query(
+        on_tx!(self, |c| {
+            sqlx::query(
             "INSERT INTO idempotency (principal, key, method, path, request_sha256, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
         )
         .bind(principal)
@@ -1431,7 +1624,8 @@ impl Tx {
         .bind(at)
         .execute(c)
         .await?
-        .rows_affected());
+        .rows_affected()
+        });
         Ok(())
     }
 
@@ -1444,7 +1638,8 @@ impl Tx {
         headers: &[(String, String)],
         body: &str,
     ) -> Result<()> {
-        on_tx!(self, |c| sqlx::query(
+        on_tx!(self, |c| {
+            sqlx::query(
             "UPDATE idempotency SET status_code = $3, response_headers = $4, response_body = $5 WHERE principal = $1 AND key = $2"
         )
         .bind(principal)
@@ -1454,17 +1649,20 @@ impl Tx {
         .bind(body)
         .execute(c)
         .await?
-        .rows_affected());
+        .rows_affected()
+        });
         Ok(())
     }
 
     /// Releases a claimed key whose request failed without effect, so it can be retried.
     pub async fn release_idempotency(&mut self, principal: &str, key: &str) -> Result<()> {
-        on_tx!(self, |c| sqlx::query("DELETE FROM idempotency WHERE principal = $1 AND key = $2 AND status_code IS NULL")
-            .bind(principal)
-            .bind(key)
-            .execute(c)
-            .await?
+        on_tx!(self, |c| sqlx::query(
+            "DELETE FROM idempotency WHERE principal = $1 AND key = $2 AND status_code IS NULL"
+        )
+        .bind(principal)
+        .bind(key)
+        .execute(c)
+        .await?
         .rows_affected());
         Ok(())
     }
@@ -1473,30 +1671,39 @@ impl Tx {
     pub async fn expire_idempotency(&mut self, before: OffsetDateTime) -> Result<u64> {
         // On SQLite timestamps are RFC 3339 text in UTC, which sorts by time to within
         // a second (fractional digits vary); that is ample for a 24-hour expiry.
-        Ok(on_tx!(self, |c| sqlx::query("DELETE FROM idempotency WHERE created_at < $1")
-            .bind(before)
-            .execute(c)
-            .await?
-            .rows_affected()))
+        Ok(on_tx!(self, |c| sqlx::query(
+            "DELETE FROM idempotency WHERE created_at < $1"
+        )
+        .bind(before)
+        .execute(c)
+        .await?
+        .rows_affected()))
     }
 
     // ---------------------------------------------------------------- keyring
 
     pub async fn list_keys(&mut self) -> Result<Vec<StoredKey>> {
-        let rows: Vec<(String, String, String, Json<serde_json::Value>)> = on_tx!(self, |c| sqlx::query_as(
-            "SELECT id, purpose, state, record FROM keys ORDER BY created_at, id"
-        )
-        .fetch_all(c)
-        .await?);
+        let rows: Vec<(String, String, String, Json<serde_json::Value>)> =
+            on_tx!(self, |c| sqlx::query_as(
+                "SELECT id, purpose, state, record FROM keys ORDER BY created_at, id"
+            )
+            .fetch_all(c)
+            .await?);
         Ok(rows
             .into_iter()
-            .map(|(id, purpose, state, record)| StoredKey { id, purpose, state, record: record.0 })
+            .map(|(id, purpose, state, record)| StoredKey {
+                id,
+                purpose,
+                state,
+                record: record.0,
+            })
             .collect())
     }
 
     /// Inserts or replaces a keyring record.
     pub async fn upsert_key(&mut self, k: &StoredKey, at: OffsetDateTime) -> Result<()> {
-        on_tx!(self, |c| sqlx::query(
+        on_tx!(self, |c| {
+            sqlx::query(
             "INSERT INTO keys (id, purpose, state, record, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)
              ON CONFLICT (id) DO UPDATE SET state = excluded.state, record = excluded.record, updated_at = excluded.updated_at"
         )
@@ -1507,7 +1714,8 @@ impl Tx {
         .bind(at)
         .execute(c)
         .await?
-        .rows_affected());
+        .rows_affected()
+        });
         Ok(())
     }
 }

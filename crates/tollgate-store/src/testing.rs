@@ -22,13 +22,19 @@ fn in_ci() -> bool {
 async fn pg_answers(url: &str) -> bool {
     use sqlx::Connection;
     matches!(
-        tokio::time::timeout(std::time::Duration::from_secs(5), sqlx::PgConnection::connect(url)).await,
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            sqlx::PgConnection::connect(url)
+        )
+        .await,
         Ok(Ok(_))
     )
 }
 
 fn try_start_cluster() {
-    let Ok(versions) = std::fs::read_dir("/etc/postgresql") else { return };
+    let Ok(versions) = std::fs::read_dir("/etc/postgresql") else {
+        return;
+    };
     for v in versions.flatten() {
         let version = v.file_name().to_string_lossy().into_owned();
         let _ = std::process::Command::new("pg_ctlcluster")
@@ -58,7 +64,10 @@ pub async fn pg_available() -> bool {
         }
     }
     if !ok {
-        assert!(!in_ci(), "PostgreSQL at {url} is not reachable and CI=true: refusing to skip");
+        assert!(
+            !in_ci(),
+            "PostgreSQL at {url} is not reachable and CI=true: refusing to skip"
+        );
         eprintln!("warning: PostgreSQL at {url} is not reachable; skipping PostgreSQL tests");
     }
     *state = Some(ok);
@@ -74,7 +83,9 @@ pub async fn fresh_pg_database() -> Option<String> {
     }
     let admin = pg_admin_url();
     let name = format!("tollgate_test_{}", uuid::Uuid::new_v4().simple());
-    let mut c = sqlx::PgConnection::connect(&admin).await.expect("connect to test PostgreSQL");
+    let mut c = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("connect to test PostgreSQL");
     c.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .await
         .expect("create test database");
@@ -85,12 +96,18 @@ pub async fn fresh_pg_database() -> Option<String> {
 /// Drops a database made by [`fresh_pg_database`] (best effort).
 pub async fn drop_pg_database(url: &str) {
     use sqlx::{Connection, Executor};
-    let Some((_, name)) = url.rsplit_once('/') else { return };
+    let Some((_, name)) = url.rsplit_once('/') else {
+        return;
+    };
     if !name.starts_with("tollgate_test_") {
         return;
     }
     if let Ok(mut c) = sqlx::PgConnection::connect(&pg_admin_url()).await {
-        let _ = c.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await;
+        let _ = c
+            .execute(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .await;
     }
 }
 

@@ -4,7 +4,7 @@ use time::OffsetDateTime;
 use tollgate_core::model::*;
 use tollgate_core::roles::Role;
 use tollgate_core::*;
-use tollgate_store::testing::{each_backend, fresh_pg_database, drop_pg_database};
+use tollgate_store::testing::{drop_pg_database, each_backend, fresh_pg_database};
 use tollgate_store::*;
 
 fn now() -> OffsetDateTime {
@@ -14,7 +14,15 @@ fn now() -> OffsetDateTime {
 
 fn org(slug: &str) -> Org {
     let t = now();
-    Org { id: OrgId::new(), slug: slug.into(), name: slug.into(), kind: OrgKind::Both, created_at: t, updated_at: t, revision: 1 }
+    Org {
+        id: OrgId::new(),
+        slug: slug.into(),
+        name: slug.into(),
+        kind: OrgKind::Both,
+        created_at: t,
+        updated_at: t,
+        revision: 1,
+    }
 }
 
 fn api(org: OrgId, slug: &str, base: &str) -> Api {
@@ -41,7 +49,10 @@ fn api(org: OrgId, slug: &str, base: &str) -> Api {
 fn audit(action: &str) -> NewAudit {
     NewAudit {
         at: now(),
-        actor: Actor { user_id: UserId::new(), email: "op@example.com".into() },
+        actor: Actor {
+            user_id: UserId::new(),
+            email: "op@example.com".into(),
+        },
         org_id: None,
         action: action.into(),
         target_type: "org".into(),
@@ -63,7 +74,10 @@ async fn migrations_produce_the_same_schema_on_both_backends() {
     assert!(a.len() > 50, "schema looks empty: {a:?}");
     let only_a: Vec<_> = a.iter().filter(|r| !b.contains(r)).collect();
     let only_b: Vec<_> = b.iter().filter(|r| !a.contains(r)).collect();
-    assert!(only_a.is_empty() && only_b.is_empty(), "sqlite only: {only_a:#?}\npostgres only: {only_b:#?}");
+    assert!(
+        only_a.is_empty() && only_b.is_empty(),
+        "sqlite only: {only_a:#?}\npostgres only: {only_b:#?}"
+    );
     for (s, db) in backends {
         s.close().await;
         db.cleanup().await;
@@ -78,8 +92,16 @@ async fn catalog_round_trips_on_every_backend() {
         let mut tx = store.write().await.unwrap();
         tx.insert_org(&o).await.unwrap();
         let mut a = api(o.id, "weather", "/weather/v1");
-        a.openapi = Some(OpenApiInfo { openapi: "3.1.0".into(), title: "W".into(), version: "1".into(), sha256: "00".into(), operation_count: 1 });
-        tx.insert_api(&a, Some(&serde_json::json!({"openapi": "3.1.0"}))).await.unwrap();
+        a.openapi = Some(OpenApiInfo {
+            openapi: "3.1.0".into(),
+            title: "W".into(),
+            version: "1".into(),
+            sha256: "00".into(),
+            operation_count: 1,
+        });
+        tx.insert_api(&a, Some(&serde_json::json!({"openapi": "3.1.0"})))
+            .await
+            .unwrap();
         let ops = vec![Operation {
             api_id: a.id,
             operation_id: "getForecast".into(),
@@ -88,7 +110,9 @@ async fn catalog_round_trips_on_every_backend() {
             summary: "Forecast".into(),
             deprecated: false,
         }];
-        tx.replace_openapi(a.id, &serde_json::json!({"openapi": "3.1.0"}), &ops).await.unwrap();
+        tx.replace_openapi(a.id, &serde_json::json!({"openapi": "3.1.0"}), &ops)
+            .await
+            .unwrap();
         let p = Plan {
             id: PlanId::new(),
             org_id: o.id,
@@ -98,7 +122,10 @@ async fn catalog_round_trips_on_every_backend() {
             visibility: Visibility::Public,
             approval_required: false,
             status: PlanStatus::Published,
-            apis: vec![PlanApi { api_id: a.id, operations: Some(vec!["getForecast".into()]) }],
+            apis: vec![PlanApi {
+                api_id: a.id,
+                operations: Some(vec!["getForecast".into()]),
+            }],
             created_at: now(),
             updated_at: now(),
             revision: 1,
@@ -107,15 +134,57 @@ async fn catalog_round_trips_on_every_backend() {
         tx.commit().await.unwrap();
 
         let mut tx = store.read().await.unwrap();
-        assert_eq!(tx.get_org(o.id).await.unwrap().as_ref(), Some(&o), "{backend:?}");
-        assert_eq!(tx.get_org_by_slug("acme").await.unwrap().map(|o| o.id), Some(o.id));
-        assert_eq!(tx.get_api(a.id).await.unwrap().as_ref(), Some(&a), "{backend:?}");
+        assert_eq!(
+            tx.get_org(o.id).await.unwrap().as_ref(),
+            Some(&o),
+            "{backend:?}"
+        );
+        assert_eq!(
+            tx.get_org_by_slug("acme").await.unwrap().map(|o| o.id),
+            Some(o.id)
+        );
+        assert_eq!(
+            tx.get_api(a.id).await.unwrap().as_ref(),
+            Some(&a),
+            "{backend:?}"
+        );
         assert_eq!(tx.list_operations(a.id).await.unwrap(), ops);
-        assert_eq!(tx.get_plan(p.id).await.unwrap().as_ref(), Some(&p), "{backend:?}");
+        assert_eq!(
+            tx.get_plan(p.id).await.unwrap().as_ref(),
+            Some(&p),
+            "{backend:?}"
+        );
         // A draft API of another org is invisible; a published one is in the catalog.
         let stranger = Scope::Orgs(vec![OrgId::new()]);
-        assert!(tx.list_apis(&stranger, &ApiFilter::default(), &PageParams { after: None, limit: 10 }).await.unwrap().items.is_empty());
-        assert_eq!(tx.list_plans(&stranger, &PlanFilter::default(), &PageParams { after: None, limit: 10 }).await.unwrap().items.len(), 1);
+        assert!(
+            tx.list_apis(
+                &stranger,
+                &ApiFilter::default(),
+                &PageParams {
+                    after: None,
+                    limit: 10
+                }
+            )
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+        );
+        assert_eq!(
+            tx.list_plans(
+                &stranger,
+                &PlanFilter::default(),
+                &PageParams {
+                    after: None,
+                    limit: 10
+                }
+            )
+            .await
+            .unwrap()
+            .items
+            .len(),
+            1
+        );
         drop(tx);
 
         store.close().await;
@@ -133,7 +202,10 @@ async fn duplicates_and_stale_writes_are_refused() {
         assert!(matches!(err, StoreError::Duplicate(_)), "{err:?}");
         drop(tx); // rolled back: nothing survives
         let mut tx = store.write().await.unwrap();
-        assert!(tx.get_org(o.id).await.unwrap().is_none(), "a dropped transaction leaves nothing behind");
+        assert!(
+            tx.get_org(o.id).await.unwrap().is_none(),
+            "a dropped transaction leaves nothing behind"
+        );
         tx.insert_org(&o).await.unwrap();
         let mut changed = o.clone();
         changed.name = "New".into();
@@ -142,7 +214,10 @@ async fn duplicates_and_stale_writes_are_refused() {
         let mut stale = o.clone();
         stale.name = "Stale".into();
         stale.revision = 2;
-        assert!(matches!(tx.update_org(&stale, 1).await, Err(StoreError::Stale)));
+        assert!(matches!(
+            tx.update_org(&stale, 1).await,
+            Err(StoreError::Stale)
+        ));
         tx.commit().await.unwrap();
         store.close().await;
         db.cleanup().await;
@@ -164,7 +239,16 @@ async fn pagination_walks_every_item_once() {
         let mut after = None;
         let mut tx = store.read().await.unwrap();
         loop {
-            let page = tx.list_orgs(&Scope::All, &PageParams { after: after.clone(), limit: 3 }).await.unwrap();
+            let page = tx
+                .list_orgs(
+                    &Scope::All,
+                    &PageParams {
+                        after: after.clone(),
+                        limit: 3,
+                    },
+                )
+                .await
+                .unwrap();
             seen.extend(page.items.iter().map(|o| o.id));
             match page.next_cursor {
                 Some(c) => after = Some(c),
@@ -172,8 +256,20 @@ async fn pagination_walks_every_item_once() {
             }
         }
         assert_eq!(seen, ids);
-        let mine = tx.list_orgs(&Scope::Orgs(vec![ids[2], ids[5]]), &PageParams { after: None, limit: 10 }).await.unwrap();
-        assert_eq!(mine.items.iter().map(|o| o.id).collect::<Vec<_>>(), [ids[2], ids[5]]);
+        let mine = tx
+            .list_orgs(
+                &Scope::Orgs(vec![ids[2], ids[5]]),
+                &PageParams {
+                    after: None,
+                    limit: 10,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            mine.items.iter().map(|o| o.id).collect::<Vec<_>>(),
+            [ids[2], ids[5]]
+        );
         drop(tx);
         store.close().await;
         db.cleanup().await;
@@ -190,17 +286,33 @@ async fn audit_log_is_a_chain_and_append_only() {
         tx.commit().await.unwrap();
         let mut tx = store.read().await.unwrap();
         let page = tx.list_audit(&Scope::All, None, None, 100).await.unwrap();
-        assert_eq!(page.items.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(
+            page.items.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
         verify_audit_chain(&page.items, AUDIT_GENESIS_HASH).unwrap();
-        assert_eq!(tx.audit_head().await.unwrap(), (3, page.items[2].hash.clone()));
+        assert_eq!(
+            tx.audit_head().await.unwrap(),
+            (3, page.items[2].hash.clone())
+        );
         drop(tx);
         // The database refuses edits and deletions of audit entries.
         let mut tx = store.write().await.unwrap();
-        let edit = on_tx!(&mut tx, |c| sqlx::query("UPDATE audit_log SET action = 'x' WHERE seq = 1").execute(c).await.map(|r| r.rows_affected()));
+        let edit = on_tx!(&mut tx, |c| sqlx::query(
+            "UPDATE audit_log SET action = 'x' WHERE seq = 1"
+        )
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()));
         assert!(edit.is_err(), "update of audit_log must fail");
         drop(tx);
         let mut tx = store.write().await.unwrap();
-        let del = on_tx!(&mut tx, |c| sqlx::query("DELETE FROM audit_log WHERE seq = 2").execute(c).await.map(|r| r.rows_affected()));
+        let del = on_tx!(&mut tx, |c| sqlx::query(
+            "DELETE FROM audit_log WHERE seq = 2"
+        )
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()));
         assert!(del.is_err(), "delete from audit_log must fail");
         drop(tx);
         store.close().await;
@@ -214,19 +326,30 @@ use tollgate_core::model::{AUDIT_GENESIS as AUDIT_GENESIS_HASH, verify_audit_cha
 async fn idempotency_keys_are_claimed_once() {
     for (store, db) in each_backend().await {
         let mut tx = store.write().await.unwrap();
-        tx.claim_idempotency("u1", "k1", "POST", "/v1/orgs", "h", now()).await.unwrap();
+        tx.claim_idempotency("u1", "k1", "POST", "/v1/orgs", "h", now())
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
         let mut tx = store.write().await.unwrap();
-        assert!(matches!(tx.claim_idempotency("u1", "k1", "POST", "/v1/orgs", "h", now()).await, Err(StoreError::Duplicate(_))));
+        assert!(matches!(
+            tx.claim_idempotency("u1", "k1", "POST", "/v1/orgs", "h", now())
+                .await,
+            Err(StoreError::Duplicate(_))
+        ));
         drop(tx);
         let mut tx = store.write().await.unwrap();
-        tx.complete_idempotency("u1", "k1", 201, &[("etag".into(), "\"1\"".into())], "{}").await.unwrap();
+        tx.complete_idempotency("u1", "k1", 201, &[("etag".into(), "\"1\"".into())], "{}")
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
         let mut tx = store.read().await.unwrap();
         let r = tx.get_idempotency("u1", "k1").await.unwrap().unwrap();
         assert_eq!(r.status_code, Some(201));
         assert_eq!(r.response_body.as_deref(), Some("{}"));
-        assert!(tx.get_idempotency("u2", "k1").await.unwrap().is_none(), "keys are per principal");
+        assert!(
+            tx.get_idempotency("u2", "k1").await.unwrap().is_none(),
+            "keys are per principal"
+        );
         drop(tx);
         store.close().await;
         db.cleanup().await;
@@ -237,13 +360,35 @@ async fn idempotency_keys_are_claimed_once() {
 async fn members_and_tokens() {
     for (store, db) in each_backend().await {
         let o = org("team");
-        let u = User { id: UserId::new(), email: "dev@example.com".into(), name: "Dev".into(), marketplace_role: None, created_at: now() };
+        let u = User {
+            id: UserId::new(),
+            email: "dev@example.com".into(),
+            name: "Dev".into(),
+            marketplace_role: None,
+            created_at: now(),
+        };
         let mut tx = store.write().await.unwrap();
         tx.insert_org(&o).await.unwrap();
         tx.insert_user(&u).await.unwrap();
-        let m = Member { org_id: o.id, user_id: u.id, email: u.email.clone(), name: u.name.clone(), role: Role::Owner, created_at: now(), revision: 1 };
+        let m = Member {
+            org_id: o.id,
+            user_id: u.id,
+            email: u.email.clone(),
+            name: u.name.clone(),
+            role: Role::Owner,
+            created_at: now(),
+            revision: 1,
+        };
         tx.insert_member(&m).await.unwrap();
-        let t = Token { id: TokenId::new(), user_id: u.id, name: "laptop".into(), prefix: "tgp_abc".into(), created_at: now(), expires_at: now() + time::Duration::days(1), revoked_at: None };
+        let t = Token {
+            id: TokenId::new(),
+            user_id: u.id,
+            name: "laptop".into(),
+            prefix: "tgp_abc".into(),
+            created_at: now(),
+            expires_at: now() + time::Duration::days(1),
+            revoked_at: None,
+        };
         tx.insert_token(&t, "hash-1").await.unwrap();
         tx.commit().await.unwrap();
         let mut tx = store.read().await.unwrap();
@@ -268,6 +413,9 @@ async fn pg_harness_makes_and_drops_databases() {
         s.ping().await.unwrap();
         s.close().await;
         drop_pg_database(&url).await;
-        assert!(Store::connect(&url).await.is_err(), "database should be gone");
+        assert!(
+            Store::connect(&url).await.is_err(),
+            "database should be gone"
+        );
     }
 }

@@ -1,0 +1,129 @@
+//! Body types of the proxy: the size-limited request body streamed to the upstream and
+//! the response body that is either the upstream's stream or a gateway-made answer.
+
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+
+/// The downstream request body on its way to the upstream, cut off after `limit` bytes.
+///
+/// Bodies are streamed, never buffered, so the limit is enforced frame by frame: the frame
+/// that crosses it ends the stream with [`RequestBodyError::TooLarge`], which makes the
+/// client abort the upstream request. The upstream therefore never receives more than the
+/// limit.
+#[derive(Debug)]
+pub struct LimitedBody {
+    inner: Incoming,
+    remaining: u64,
+}
+
+impl LimitedBody {
+    pub(crate) fn new(inner: Incoming, limit: u64) -> Self {
+        Self {
+            inner,
+            remaining: limit,
+        }
+    }
+}
+
+/// Why the request body stream ended early.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestBodyError {
+    /// The body grew past the configured limit.
+    #[error("request body exceeds the limit")]
+    TooLarge,
+    /// The downstream connection failed while sending the body.
+    #[error("reading the request body failed: {0}")]
+    Downstream(#[source] hyper::Error),
+}
+
+impl Body for LimitedBody {
+    type Data = Bytes;
+    type Error = RequestBodyError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    let len = data.len() as u64;
+                    if len > this.remaining {
+                        this.remaining = 0;
+                        return Poll::Ready(Some(Err(RequestBodyError::TooLarge)));
+                    }
+                    this.remaining -= len;
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Some(Err(e)) => Poll::Ready(Some(Err(RequestBodyError::Downstream(e)))),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    // Passing the hint through lets the client send an exact `Content-Length` (or none
+    // for an empty body) instead of falling back to chunked encoding.
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Body of every response the gateway sends.
+#[derive(Debug)]
+pub enum ResponseBody {
+    /// The upstream's response, streamed through.
+    Upstream(Incoming),
+    /// A body the gateway made (problem details, health); `None` once sent.
+    Full(Option<Bytes>),
+}
+
+impl ResponseBody {
+    /// A complete body.
+    pub fn full(bytes: Bytes) -> Self {
+        ResponseBody::Full(Some(bytes))
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match self.get_mut() {
+            ResponseBody::Upstream(incoming) => Pin::new(incoming).poll_frame(cx),
+            ResponseBody::Full(bytes) => Poll::Ready(
+                bytes
+                    .take()
+                    .filter(|b| !b.is_empty())
+                    .map(|b| Ok(Frame::data(b))),
+            ),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ResponseBody::Upstream(incoming) => incoming.is_end_stream(),
+            ResponseBody::Full(bytes) => bytes.as_ref().is_none_or(Bytes::is_empty),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ResponseBody::Upstream(incoming) => incoming.size_hint(),
+            ResponseBody::Full(bytes) => {
+                SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
+            }
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! Tollgate's data plane: a hyper reverse proxy that routes by host, path and method to
+//! API operations over an atomically swapped [`Snapshot`], authenticates callers through
+//! an [`Authenticator`], and answers its own errors as RFC 9457 problem details.
+//!
+//! A request's path: [`server::serve`] accepts the connection → [`Gateway::handle`]
+//! loads the snapshot once → [`Snapshot::route`] finds the API (host + base path) →
+//! the authenticator decides → [`ApiMatch::match_operation`] finds the operation →
+//! the request streams to an upstream and the response streams back.
+
+pub mod auth;
+pub mod body;
+pub mod headers;
+pub mod problem;
+pub mod proxy;
+pub mod router;
+pub mod server;
+pub mod snapshot;
+
+pub use auth::{AuthContext, AuthOutcome, Authenticator, DenyAll};
+pub use problem::{ErrorOrigin, GatewayCode, GatewayError};
+pub use proxy::{Gateway, HEALTH_PATH};
+pub use router::{AllowedMethods, ApiMatch, OperationMatch, Params};
+pub use server::{GatewayConfig, serve};
+pub use snapshot::{RouteApi, RouteOperation, Snapshot, SnapshotError, SnapshotHandle};
+
+#[cfg(any(test, feature = "testing"))]
+pub use auth::AllowAll;

@@ -1,0 +1,493 @@
+//! The proxy: one request's path through the gateway. Load the snapshot once, find the
+//! API, authenticate, match the operation, then stream the request to an upstream and
+//! the response back, rescuing failures into typed problem answers.
+//!
+//! Request body limit: a `Content-Length` (or HTTP/2 size hint) above the limit is
+//! answered 413 before the upstream is contacted. A body without a declared length is
+//! counted as it streams; the frame that crosses the limit aborts the upstream request.
+//! If the upstream has not answered yet the consumer gets 413; if it already has (it
+//! answered before reading the whole body), its response passes through and the upstream
+//! sees a truncated body on a closed connection. Either way it never receives more than
+//! the limit.
+
+use std::convert::Infallible;
+use std::error::Error as StdError;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, FORWARDED, HOST, HeaderValue};
+use http::request::Parts;
+use http::uri::PathAndQuery;
+use http::{Method, Request, Response, StatusCode, Uri, Version};
+use hyper::body::{Body, Incoming};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tollgate_core::ErrorCode;
+
+use crate::auth::{AuthOutcome, Authenticator};
+use crate::body::{LimitedBody, RequestBodyError, ResponseBody};
+use crate::headers::{self, X_REQUEST_ID};
+use crate::problem::{GatewayCode, GatewayError};
+use crate::router::OperationMatch;
+use crate::server::GatewayConfig;
+use crate::snapshot::{SnapshotHandle, Upstream};
+
+/// The gateway's own health endpoint, answered on every host without authentication.
+pub const HEALTH_PATH: &str = "/_tollgate/health";
+
+/// How long an idle pooled upstream connection is kept.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The proxy service. Cheap to clone (one `Arc`).
+#[derive(Clone)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    snapshots: SnapshotHandle,
+    auth: Arc<dyn Authenticator>,
+    client: Client<HttpConnector, LimitedBody>,
+    request_timeout: Duration,
+    max_body_bytes: u64,
+    max_header_bytes: usize,
+}
+
+/// What `prepare` decided: forward the request, or answer at once (an error or the
+/// health page).
+enum Step {
+    Forward(Forward),
+    Answer(Response<ResponseBody>),
+}
+
+/// A request ready to go upstream, with what its response needs afterwards.
+struct Forward {
+    request: Request<LimitedBody>,
+    /// `Sunset` / `Deprecation` of a deprecated API (cloned out so the snapshot guard
+    /// is released before awaiting the upstream).
+    lifecycle: Vec<(http::HeaderName, HeaderValue)>,
+}
+
+impl Gateway {
+    /// A gateway serving the snapshots of `snapshots`.
+    pub fn new(
+        snapshots: SnapshotHandle,
+        auth: Arc<dyn Authenticator>,
+        config: &GatewayConfig,
+    ) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(config.connect_timeout));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .build(connector);
+        Self {
+            inner: Arc::new(Inner {
+                snapshots,
+                auth,
+                client,
+                request_timeout: config.request_timeout,
+                max_body_bytes: config.max_body_bytes,
+                max_header_bytes: config.max_header_bytes,
+            }),
+        }
+    }
+
+    /// Serves one request from `peer`. Never fails: every error becomes a problem answer.
+    pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<ResponseBody> {
+        let (mut parts, body) = req.into_parts();
+        let request_id = headers::request_id(&parts.headers);
+        let forward = match self.prepare(&mut parts, body, peer.ip(), &request_id) {
+            Step::Forward(forward) => forward,
+            Step::Answer(response) => return response,
+        };
+        let Forward { request, lifecycle } = forward;
+
+        let result = tokio::time::timeout(
+            self.inner.request_timeout,
+            self.inner.client.request(request),
+        )
+        .await;
+        let mut response = match result {
+            Ok(Ok(upstream)) => {
+                let (mut head, body) = upstream.into_parts();
+                headers::strip_hop_by_hop(&mut head.headers);
+                head.headers.insert(X_REQUEST_ID, request_id);
+                Response::from_parts(head, ResponseBody::Upstream(body))
+            }
+            Ok(Err(e)) => {
+                let error = rescue(&e);
+                log_error(&error, &parts, &request_id, Some(&e));
+                error.into_response(parts.uri.path(), &request_id)
+            }
+            Err(_elapsed) => {
+                let error = GatewayError::new(
+                    GatewayCode::UpstreamTimeout,
+                    format!(
+                        "the upstream did not answer within {} ms",
+                        self.inner.request_timeout.as_millis()
+                    ),
+                );
+                log_error(&error, &parts, &request_id, None);
+                error.into_response(parts.uri.path(), &request_id)
+            }
+        };
+        for (name, value) in lifecycle {
+            response.headers_mut().insert(name, value);
+        }
+        response
+    }
+
+    /// Everything before the upstream call, synchronous so the snapshot guard can never
+    /// be held across an await.
+    fn prepare(
+        &self,
+        parts: &mut Parts,
+        body: Incoming,
+        peer: IpAddr,
+        request_id: &HeaderValue,
+    ) -> Step {
+        let reject = |error: GatewayError, parts: &Parts| {
+            log_error(&error, parts, request_id, None);
+            Step::Answer(error.into_response(parts.uri.path(), request_id))
+        };
+
+        let header_bytes: usize = parts
+            .headers
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len())
+            .sum();
+        if header_bytes > self.inner.max_header_bytes {
+            let detail = format!(
+                "the request headers take {header_bytes} bytes; the limit is {}",
+                self.inner.max_header_bytes
+            );
+            return reject(
+                GatewayError::new(GatewayCode::HeadersTooLarge, detail),
+                parts,
+            );
+        }
+
+        // One atomic load: this request sees this snapshot from routing to forwarding.
+        let snapshot = self.inner.snapshots.load();
+        let path = parts.uri.path();
+        if path == HEALTH_PATH {
+            return Step::Answer(health(&parts.method, snapshot.version(), request_id));
+        }
+        if has_dot_segment(path) {
+            let detail = "the path contains a '.' or '..' segment";
+            return reject(GatewayError::new(ErrorCode::BadRequest, detail), parts);
+        }
+
+        let host_header = request_host(parts);
+        let host = host_header.map_or("", host_without_port);
+        let Some(route) = snapshot.route(host, path) else {
+            let detail = "no published API has this path on this host";
+            return reject(GatewayError::new(ErrorCode::RouteNotFound, detail), parts);
+        };
+        let api = route.api;
+
+        // Authenticate before matching the operation, so an unauthenticated caller
+        // cannot probe which operations exist.
+        let _caller = match self.inner.auth.authenticate(parts, &api.route) {
+            AuthOutcome::Allow(ctx) => ctx,
+            AuthOutcome::Deny(error) => return reject(error, parts),
+        };
+
+        let lifecycle: Vec<_> = api
+            .lifecycle_headers()
+            .map(|(k, v)| (k, v.clone()))
+            .collect();
+        let with_lifecycle = |mut error: GatewayError| {
+            for (name, value) in &lifecycle {
+                error.headers_mut().insert(name.clone(), value.clone());
+            }
+            error
+        };
+        match route.match_operation(&parts.method) {
+            OperationMatch::Matched(..) => {}
+            OperationMatch::MethodNotAllowed(allowed) => {
+                let detail = format!("{} is not allowed here", parts.method);
+                let error = GatewayError::new(ErrorCode::MethodNotAllowed, detail)
+                    .with_header(http::header::ALLOW, allowed.header().clone());
+                return reject(with_lifecycle(error), parts);
+            }
+            OperationMatch::NoOperation => {
+                let detail = "the API has no operation at this path";
+                return reject(
+                    with_lifecycle(GatewayError::new(ErrorCode::NotFound, detail)),
+                    parts,
+                );
+            }
+        }
+
+        let declared = body.size_hint().lower();
+        if declared > self.inner.max_body_bytes {
+            let detail = format!(
+                "the request body has {declared} bytes; the limit is {}",
+                self.inner.max_body_bytes
+            );
+            return reject(
+                with_lifecycle(GatewayError::new(ErrorCode::PayloadTooLarge, detail)),
+                parts,
+            );
+        }
+
+        let Some(uri) = upstream_uri(api.pick_upstream(), route.remainder(), parts.uri.query())
+        else {
+            let detail = "the request path cannot be forwarded";
+            return reject(GatewayError::new(ErrorCode::BadRequest, detail), parts);
+        };
+        let forwarded = headers::forwarded_element(peer, host_header);
+
+        let mut out = std::mem::take(&mut parts.headers);
+        headers::strip_hop_by_hop(&mut out);
+        headers::strip_credentials(&mut out);
+        // The client sets `Host` from the upstream URI: upstreams see their own name, and
+        // the consumer's host travels in `Forwarded`.
+        out.remove(HOST);
+        if let Some(value) = forwarded {
+            out.append(FORWARDED, value);
+        }
+        out.insert(X_REQUEST_ID, request_id.clone());
+        headers::propagate_trace(&mut out);
+
+        let mut request = Request::new(LimitedBody::new(body, self.inner.max_body_bytes));
+        *request.method_mut() = parts.method.clone();
+        *request.uri_mut() = uri;
+        // Upstreams are spoken to over pooled HTTP/1.1, whatever the consumer used.
+        *request.version_mut() = Version::HTTP_11;
+        *request.headers_mut() = out;
+        Step::Forward(Forward { request, lifecycle })
+    }
+}
+
+/// The request's host: the URI authority (HTTP/2, absolute-form) or the `Host` header.
+fn request_host(parts: &Parts) -> Option<&str> {
+    match parts.uri.authority() {
+        Some(authority) => Some(authority.as_str()),
+        None => parts.headers.get(HOST).and_then(|v| v.to_str().ok()),
+    }
+}
+
+/// `example.com:8080` → `example.com`; `[::1]:80` → `[::1]`; trailing root dot dropped.
+fn host_without_port(host: &str) -> &str {
+    let host = match host.strip_prefix('[') {
+        Some(rest) => rest.find(']').map_or(host, |end| &host[..end + 2]),
+        None => host.split(':').next().unwrap_or(host),
+    };
+    host.strip_suffix('.').unwrap_or(host)
+}
+
+/// Whether the path has a `.` or `..` segment, also percent-encoded (`%2e`). Such paths
+/// are refused: an upstream that normalises them could be reached outside the API's
+/// base path.
+fn has_dot_segment(path: &str) -> bool {
+    if !path.contains(['.', '%']) {
+        return false;
+    }
+    path.split('/').any(|segment| {
+        let mut rest = segment.as_bytes();
+        let mut dots = 0;
+        while !rest.is_empty() {
+            if rest[0] == b'.' {
+                rest = &rest[1..];
+            } else if rest.len() >= 3
+                && rest[0] == b'%'
+                && rest[1] == b'2'
+                && rest[2] | 0x20 == b'e'
+            {
+                rest = &rest[3..];
+            } else {
+                return false;
+            }
+            dots += 1;
+        }
+        dots == 1 || dots == 2
+    })
+}
+
+/// Upstream base URL + path remainder + original query.
+fn upstream_uri(upstream: &Upstream, remainder: &str, query: Option<&str>) -> Option<Uri> {
+    let mut pq = String::with_capacity(
+        upstream.path_prefix.len() + remainder.len() + query.map_or(0, |q| q.len() + 1) + 1,
+    );
+    pq.push_str(&upstream.path_prefix);
+    pq.push_str(remainder);
+    if pq.is_empty() {
+        pq.push('/');
+    }
+    if let Some(q) = query {
+        pq.push('?');
+        pq.push_str(q);
+    }
+    let mut uri = http::uri::Parts::default();
+    uri.scheme = Some(upstream.scheme.clone());
+    uri.authority = Some(upstream.authority.clone());
+    uri.path_and_query = Some(PathAndQuery::from_maybe_shared(Bytes::from(pq)).ok()?);
+    Uri::from_parts(uri).ok()
+}
+
+/// Types the upstream failure: our body limit, the consumer's broken upload, a timeout,
+/// or an unreachable/broken upstream.
+fn rescue(error: &hyper_util::client::legacy::Error) -> GatewayError {
+    let mut source: Option<&(dyn StdError + 'static)> = error.source();
+    let mut timed_out = false;
+    while let Some(e) = source {
+        if let Some(body_error) = e.downcast_ref::<RequestBodyError>() {
+            return match body_error {
+                RequestBodyError::TooLarge => GatewayError::new(
+                    ErrorCode::PayloadTooLarge,
+                    "the request body exceeds the limit",
+                ),
+                RequestBodyError::Downstream(_) => {
+                    GatewayError::new(ErrorCode::BadRequest, "the request body could not be read")
+                }
+            };
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            timed_out |= io.kind() == std::io::ErrorKind::TimedOut;
+        }
+        source = e.source();
+    }
+    if timed_out {
+        GatewayError::new(
+            GatewayCode::UpstreamTimeout,
+            "connecting to the upstream timed out",
+        )
+    } else if error.is_connect() {
+        GatewayError::new(
+            GatewayCode::UpstreamUnavailable,
+            "the upstream could not be reached",
+        )
+    } else {
+        GatewayError::new(
+            GatewayCode::UpstreamUnavailable,
+            "the upstream closed the connection or sent an invalid response",
+        )
+    }
+}
+
+/// Logs a gateway-made error once, here where it is answered: upstream and internal
+/// failures as warnings, the caller's mistakes at debug level.
+fn log_error(
+    error: &GatewayError,
+    parts: &Parts,
+    request_id: &HeaderValue,
+    cause: Option<&hyper_util::client::legacy::Error>,
+) {
+    let origin = error.code().origin();
+    let request_id = request_id.to_str().unwrap_or("");
+    if origin == crate::problem::ErrorOrigin::Downstream {
+        tracing::debug!(
+            request_id, method = %parts.method, path = parts.uri.path(),
+            code = error.code().slug(), origin = origin.as_str(), detail = error.detail(),
+            "request rejected"
+        );
+    } else {
+        tracing::warn!(
+            request_id, method = %parts.method, path = parts.uri.path(),
+            code = error.code().slug(), origin = origin.as_str(), detail = error.detail(),
+            cause = cause.map(tracing::field::debug),
+            "request failed"
+        );
+    }
+}
+
+/// `GET /_tollgate/health`: liveness plus the snapshot version this node serves.
+fn health(method: &Method, version: u64, request_id: &HeaderValue) -> Response<ResponseBody> {
+    if method != Method::GET && method != Method::HEAD {
+        let error = GatewayError::new(ErrorCode::MethodNotAllowed, "the health check answers GET")
+            .with_header(http::header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return error.into_response(HEALTH_PATH, request_id);
+    }
+    let body = format!(r#"{{"status":"ok","snapshot_version":{version}}}"#);
+    let mut response = Response::new(ResponseBody::full(Bytes::from(body)));
+    *response.status_mut() = StatusCode::OK;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(X_REQUEST_ID, request_id.clone());
+    response
+}
+
+/// Adapts [`Gateway::handle`] to hyper's service shape for one connection.
+pub(crate) fn service(
+    gateway: Gateway,
+    peer: SocketAddr,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = Response<ResponseBody>,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response<ResponseBody>, Infallible>> + Send + 'static,
+> + Clone {
+    hyper::service::service_fn(move |req| {
+        let gateway = gateway.clone();
+        async move { Ok(gateway.handle(req, peer).await) }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_segments() {
+        let check =
+            |path: &str, expected: bool| assert_eq!(has_dot_segment(path), expected, "{path}");
+        check("/a/b", false);
+        check("/a/../b", true);
+        check("/a/./b", true);
+        check("/a/..", true);
+        check("/a/%2e%2E/b", true);
+        check("/a/.%2e/b", true);
+        check("/a/%2e", true);
+        check("/a/.../b", false);
+        check("/a/..b/c", false);
+        check("/a/b.json", false);
+        check("/a/%20/b", false);
+        check("/a/%2", false);
+    }
+
+    #[test]
+    fn hosts_lose_their_port() {
+        let check =
+            |raw: &str, expected: &str| assert_eq!(host_without_port(raw), expected, "{raw}");
+        check("example.com", "example.com");
+        check("example.com:8080", "example.com");
+        check("example.com.", "example.com");
+        check("[::1]:8080", "[::1]");
+        check("[::1]", "[::1]");
+        check("", "");
+    }
+
+    #[test]
+    fn upstream_uris() {
+        let up = |base: &str| {
+            let uri: Uri = base.parse().unwrap();
+            Upstream {
+                scheme: uri.scheme().unwrap().clone(),
+                authority: uri.authority().unwrap().clone(),
+                path_prefix: uri.path().trim_end_matches('/').into(),
+            }
+        };
+        let check = |base: &str, remainder: &str, query: Option<&str>, expected: &str| {
+            let got = upstream_uri(&up(base), remainder, query).unwrap();
+            assert_eq!(got.to_string(), expected);
+        };
+        check("http://u:1", "", None, "http://u:1/");
+        check("http://u:1/", "/", None, "http://u:1/");
+        check("http://u:1/svc/", "", None, "http://u:1/svc");
+        check(
+            "http://u:1/svc",
+            "/x/y",
+            Some("a=1&b=%20"),
+            "http://u:1/svc/x/y?a=1&b=%20",
+        );
+        check("http://u:1", "/x/", Some(""), "http://u:1/x/?");
+    }
+}

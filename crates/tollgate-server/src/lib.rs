@@ -1,0 +1,243 @@
+//! Tollgate's control plane: the admin REST API (axum) with tenancy, audit, idempotency
+//! and problem details; the compiler of gateway snapshots; and [`serve`], which runs the
+//! admin listener and the gateway listener in one process with a graceful drain.
+//!
+//! A request to the admin API passes, outermost first: request id → problem rendering
+//! (fills `instance` and `request_id` into RFC 9457 bodies) → panic catcher →
+//! idempotency (POST with `Idempotency-Key`) → the handler, whose [`auth::Caller`]
+//! extractor authenticates and whose body does: check → write transaction → audit entry
+//! in the same transaction → commit → snapshot refresh when routing changed.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+mod idempotency;
+pub mod ops;
+pub mod routes;
+pub mod snapshot;
+pub mod state;
+
+use crate::error::{ApiError, PendingProblem, ProblemContext, problem_response};
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tollgate_core::ErrorCode;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+
+pub use state::{AppState, InitError};
+pub use tollgate_gateway::{GatewayConfig, SnapshotHandle};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Tollgate admin API",
+        description = "The control plane of a Tollgate marketplace: organizations and members, APIs and their OpenAPI documents, plans, applications, subscriptions, the audit log and the keyring.\n\nAuthenticate with `Authorization: Bearer <token>` (the operator token made on first start, or a personal token `tgp_…`). Errors are RFC 9457 problem details (`application/problem+json`) whose `type` is `https://tollgate.dev/problems/<slug>`; each slug is documented at `/problems/<slug>`. Objects of other organizations answer 404. Updates honour `If-Match` (412 when stale); POSTs honour `Idempotency-Key` (the first response is replayed for 24 h; the same key with another body is 422). Lists are paginated with `limit` and `cursor` (`next_cursor`).",
+        license(name = "Apache-2.0"),
+    ),
+    modifiers(&SecurityAddon),
+    components(schemas(error::Problem)),
+    tags(
+        (name = "tenancy", description = "Organizations, members and personal tokens"),
+        (name = "apis", description = "APIs, their OpenAPI documents and operations"),
+        (name = "plans", description = "Plans: the operations a provider offers under one set of terms"),
+        (name = "apps", description = "Consumer applications"),
+        (name = "subscriptions", description = "Apps subscribed to plans, with their lifecycle"),
+        (name = "audit", description = "The append-only, hash-chained audit log"),
+        (name = "keys", description = "The marketplace keyring"),
+        (name = "meta", description = "Health, readiness and problem type documentation"),
+    )
+)]
+struct ApiDoc;
+
+struct SecurityAddon;
+
+impl utoipa::Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The admin API router and its OpenAPI document.
+pub fn admin_router(state: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) {
+    let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(routes::tenancy::router())
+        .merge(routes::apis::router())
+        .merge(routes::catalog::router())
+        .merge(routes::audit::router())
+        .merge(routes::meta::router())
+        .split_for_parts();
+    let doc = Arc::new(openapi.clone());
+    let router = router
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let doc = doc.clone();
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
+        .fallback(|| async {
+            ApiError::new(ErrorCode::NotFound, "no such route; see /openapi.json")
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                ErrorCode::MethodNotAllowed,
+                "this path does not accept this method; see the Allow header",
+            )
+        })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::layer,
+        ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            ApiError::internal("handler panicked").into_response()
+        }))
+        .layer(middleware::from_fn(problem_layer))
+        .layer(middleware::from_fn(request_id_layer))
+        .with_state(state);
+    (router, openapi)
+}
+
+/// Keeps a sane incoming `X-Request-Id` (≤ 128 characters of `[A-Za-z0-9._-]`) or makes
+/// one, and echoes it on the response.
+async fn request_id_layer(mut req: Request, next: Next) -> Response {
+    let incoming = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 128
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        });
+    let id = match incoming {
+        Some(v) => HeaderValue::from_str(v).ok(),
+        None => None,
+    }
+    .unwrap_or_else(|| {
+        HeaderValue::from_str(&uuid::Uuid::now_v7().to_string())
+            .unwrap_or(HeaderValue::from_static("-"))
+    });
+    req.headers_mut().insert("x-request-id", id.clone());
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let mut resp = next.run(req).await;
+    tracing::info!(target: "tollgate::access", request_id = id.to_str().unwrap_or(""), %method, %path, status = resp.status().as_u16(), "admin request");
+    resp.headers_mut().insert("x-request-id", id);
+    resp
+}
+
+/// Renders errors as RFC 9457 bodies with the request's path and id.
+async fn problem_layer(req: Request, next: Next) -> Response {
+    let ctx = ProblemContext {
+        instance: req.uri().path().to_owned(),
+        request_id: req
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned(),
+    };
+    render_pending(next.run(req).await, &ctx)
+}
+
+/// Renders a response carrying a [`PendingProblem`] into its problem+json body.
+pub(crate) fn render_pending(mut resp: Response, ctx: &ProblemContext) -> Response {
+    let Some(PendingProblem(err)) = resp.extensions_mut().remove::<PendingProblem>() else {
+        return resp;
+    };
+    let status =
+        StatusCode::from_u16(err.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let problem = err.problem(Some(ctx.instance.clone()), Some(ctx.request_id.clone()));
+    problem_response(status, &problem, resp)
+}
+
+/// Where and how to serve.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Longest time in-flight requests may take to finish after shutdown begins.
+    pub drain_timeout: Duration,
+    pub gateway: GatewayConfig,
+}
+
+/// Serves the admin API on `admin` and the gateway on `gateway` until `shutdown`
+/// completes; then both stop accepting, in-flight requests get `drain_timeout` to
+/// finish, and the store is closed (flushing SQLite's WAL).
+pub async fn serve(
+    state: Arc<AppState>,
+    admin: TcpListener,
+    gateway: TcpListener,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    snapshot::refresh(&state)
+        .await
+        .map_err(|e| std::io::Error::other(format!("initial snapshot: {}", e.detail)))?;
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let (router, _) = admin_router(state.clone());
+    let admin_rx = rx.clone();
+    let admin_task = tokio::spawn(async move {
+        let mut rx = admin_rx;
+        axum::serve(
+            admin,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = rx.wait_for(|v| *v).await;
+        })
+        .await
+    });
+    let mut gw_config = options.gateway.clone();
+    gw_config.drain_timeout = options.drain_timeout;
+    let gw_state = state.clone();
+    let gw_task = tokio::spawn(async move {
+        let mut rx = rx;
+        tollgate_gateway::serve(
+            gateway,
+            gw_state.snapshot.clone(),
+            Arc::new(tollgate_gateway::DenyAll),
+            gw_config,
+            async move {
+                let _ = rx.wait_for(|v| *v).await;
+            },
+        )
+        .await
+    });
+    shutdown.await;
+    tracing::info!(
+        drain_timeout_s = options.drain_timeout.as_secs_f64(),
+        "shutting down: draining in-flight requests"
+    );
+    state
+        .draining
+        .store(true, std::sync::atomic::Ordering::Release);
+    let _ = tx.send(true);
+    let drained = tokio::time::timeout(options.drain_timeout, async {
+        let a = admin_task.await;
+        let g = gw_task.await;
+        (a, g)
+    })
+    .await;
+    match drained {
+        Ok((a, g)) => {
+            a.map_err(std::io::Error::other)??;
+            g.map_err(std::io::Error::other)??;
+        }
+        Err(_) => tracing::warn!("drain timeout reached; closing remaining connections"),
+    }
+    state.store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}

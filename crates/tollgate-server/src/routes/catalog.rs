@@ -1,0 +1,759 @@
+//! Plans (provider side), applications (consumer side) and the subscriptions between
+//! them, with their lifecycles and who may move them.
+
+use super::{ReadErrors, WriteErrors};
+use crate::auth::Caller;
+use crate::error::{ApiError, check};
+use crate::extract::{ApiJson, ApiQuery, IfMatch, path_id};
+use crate::ops::{Change, PageQuery, audit, commit, with_etag};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use std::sync::Arc;
+use tollgate_core::model::*;
+use tollgate_core::roles::Action;
+use tollgate_core::{AppId, ErrorCode, FieldError, OrgId, PlanId, SubscriptionId};
+use tollgate_store::{PlanFilter, Scope, SubscriptionFilter, Tx};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+type St = State<Arc<AppState>>;
+
+pub fn router() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(list_plans, create_plan))
+        .routes(routes!(get_plan, update_plan))
+        .routes(routes!(list_apps, create_app))
+        .routes(routes!(get_app, update_app, delete_app))
+        .routes(routes!(list_subscriptions, create_subscription))
+        .routes(routes!(get_subscription))
+        .routes(routes!(transition_subscription))
+}
+
+fn field(pointer: impl Into<String>, detail: impl Into<String>) -> FieldError {
+    FieldError {
+        pointer: pointer.into(),
+        detail: detail.into(),
+    }
+}
+
+// ------------------------------------------------------------------------ plans
+
+/// Filters of the plan list.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PlanListQuery {
+    /// Only plans of this org.
+    pub org_id: Option<OrgId>,
+    /// Only plans in this state.
+    pub status: Option<PlanStatus>,
+    /// Only plans that include this API.
+    pub api_id: Option<tollgate_core::ApiId>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// Checks that every API of a plan belongs to `org` and that listed operations exist.
+async fn check_plan_apis(
+    tx: &mut Tx,
+    org: OrgId,
+    apis: &[PlanApi],
+    publishing: bool,
+) -> Result<(), ApiError> {
+    let mut errors = Vec::new();
+    for (i, pa) in apis.iter().enumerate() {
+        let api = tx.get_api(pa.api_id).await?.filter(|a| a.org_id == org);
+        let Some(api) = api else {
+            errors.push(field(
+                format!("/apis/{i}/api_id"),
+                "no such API in this organization",
+            ));
+            continue;
+        };
+        if publishing && !api.status.in_catalog() {
+            errors.push(field(
+                format!("/apis/{i}/api_id"),
+                format!(
+                    "API {:?} is {:?}; publish it before publishing the plan",
+                    api.slug, api.status
+                )
+                .to_lowercase(),
+            ));
+        }
+        if api.status == ApiStatus::Retired {
+            errors.push(field(format!("/apis/{i}/api_id"), "is retired"));
+        }
+        if let Some(ops) = &pa.operations {
+            let known: Vec<String> = tx
+                .list_operations(api.id)
+                .await?
+                .into_iter()
+                .map(|o| o.operation_id)
+                .collect();
+            for (j, op) in ops.iter().enumerate() {
+                if !known.contains(op) {
+                    errors.push(field(
+                        format!("/apis/{i}/operations/{j}"),
+                        format!("API {:?} has no operation {op:?}", api.slug),
+                    ));
+                }
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::validation(errors))
+    }
+}
+
+/// Lists own plans, public plans in the catalog, and plans the caller's org subscribes to.
+#[utoipa::path(get, path = "/v1/plans", tag = "plans", params(PlanListQuery), responses((status = 200, body = Page<Plan>), ReadErrors), security(("bearer" = [])))]
+async fn list_plans(
+    State(st): St,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<PlanListQuery>,
+) -> Result<Json<Page<Plan>>, ApiError> {
+    let page = PageQuery {
+        limit: q.limit,
+        cursor: q.cursor,
+    }
+    .params()?;
+    let mut tx = st.store.read().await?;
+    let filter = PlanFilter {
+        org_id: q.org_id,
+        status: q.status,
+        api_id: q.api_id,
+    };
+    Ok(Json(tx.list_plans(&caller.scope(), &filter, &page).await?))
+}
+
+/// Creates a plan in `draft`.
+#[utoipa::path(post, path = "/v1/plans", tag = "plans", request_body = CreatePlan,
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 201, body = Plan, headers(("ETag" = String))), WriteErrors), security(("bearer" = [])))]
+async fn create_plan(
+    State(st): St,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreatePlan>,
+) -> Result<Response, ApiError> {
+    caller.require(req.org_id, Action::ManagePlans, "organization")?;
+    check(req.validate())?;
+    let mut tx = st.store.write().await?;
+    let org = tx
+        .get_org(req.org_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("organization"))?;
+    if !org.kind.provides() {
+        return Err(ApiError::validation(vec![field(
+            "/org_id",
+            "is a consumer-only organization; make it a provider first",
+        )]));
+    }
+    check_plan_apis(&mut tx, org.id, &req.apis, false).await?;
+    if tx.get_plan_by_slug(org.id, &req.slug).await?.is_some() {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!("the org already has a plan with slug {:?}", req.slug),
+        ));
+    }
+    let now = st.now();
+    let plan = Plan {
+        id: PlanId::new(),
+        org_id: org.id,
+        slug: req.slug,
+        name: req.name,
+        description: req.description,
+        visibility: req.visibility,
+        approval_required: req.approval_required,
+        status: PlanStatus::Draft,
+        apis: req.apis,
+        created_at: now,
+        updated_at: now,
+        revision: 1,
+    };
+    tx.insert_plan(&plan).await?;
+    audit(
+        &st,
+        &mut tx,
+        &caller,
+        Change {
+            action: "plan.create",
+            target_type: "plan",
+            target_id: plan.id.to_string(),
+            org_id: Some(plan.org_id),
+            before: None,
+            after: Some(&plan),
+        },
+    )
+    .await?;
+    commit(&st, tx, false).await?;
+    Ok(with_etag(StatusCode::CREATED, plan.revision, &plan))
+}
+
+async fn visible_plan(tx: &mut Tx, caller: &Caller, raw: &str) -> Result<Plan, ApiError> {
+    let id: PlanId = path_id(raw, "plan")?;
+    let plan = tx
+        .get_plan(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("plan"))?;
+    let in_catalog = plan.visibility == Visibility::Public && plan.status != PlanStatus::Draft;
+    if caller.sees(plan.org_id)
+        || in_catalog
+        || tx.scope_subscribes_to(&caller.scope(), plan.id).await?
+    {
+        Ok(plan)
+    } else {
+        Err(ApiError::not_found("plan"))
+    }
+}
+
+/// Reads a plan.
+#[utoipa::path(get, path = "/v1/plans/{plan_id}", tag = "plans", params(("plan_id" = String, Path)), responses((status = 200, body = Plan, headers(("ETag" = String))), ReadErrors), security(("bearer" = [])))]
+async fn get_plan(
+    State(st): St,
+    caller: Caller,
+    Path(plan_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let mut tx = st.store.read().await?;
+    let plan = visible_plan(&mut tx, &caller, &plan_id).await?;
+    Ok(with_etag(StatusCode::OK, plan.revision, &plan))
+}
+
+/// Changes a plan: fields, its APIs and operations, and lifecycle `draft → published →
+/// retired`.
+#[utoipa::path(patch, path = "/v1/plans/{plan_id}", tag = "plans", request_body = UpdatePlan,
+    params(("plan_id" = String, Path), ("If-Match" = Option<String>, Header)),
+    responses((status = 200, body = Plan, headers(("ETag" = String))), WriteErrors), security(("bearer" = [])))]
+async fn update_plan(
+    State(st): St,
+    caller: Caller,
+    Path(plan_id): Path<String>,
+    if_match: IfMatch,
+    ApiJson(req): ApiJson<UpdatePlan>,
+) -> Result<Response, ApiError> {
+    let mut tx = st.store.write().await?;
+    let before = visible_plan(&mut tx, &caller, &plan_id).await?;
+    caller.require(before.org_id, Action::ManagePlans, "plan")?;
+    check(req.validate())?;
+    if_match.check(before.revision)?;
+    let mut plan = before.clone();
+    if let Some(v) = req.name {
+        plan.name = v;
+    }
+    if let Some(v) = req.description {
+        plan.description = v;
+    }
+    if let Some(v) = req.visibility {
+        plan.visibility = v;
+    }
+    if let Some(v) = req.approval_required {
+        plan.approval_required = v;
+    }
+    if let Some(v) = req.apis {
+        plan.apis = v;
+    }
+    if let Some(to) = req.status {
+        if !before.status.can_become(to) {
+            return Err(ApiError::transition("plan", before.status, to));
+        }
+        plan.status = to;
+    }
+    if plan == before {
+        return Ok(with_etag(StatusCode::OK, plan.revision, &plan));
+    }
+    if before.status == PlanStatus::Retired {
+        return Err(ApiError::new(
+            ErrorCode::InvalidTransition,
+            "a retired plan cannot change",
+        ));
+    }
+    check_plan_apis(
+        &mut tx,
+        plan.org_id,
+        &plan.apis,
+        plan.status == PlanStatus::Published,
+    )
+    .await?;
+    plan.revision += 1;
+    plan.updated_at = st.now();
+    tx.update_plan(&plan, before.revision).await?;
+    let action = if plan.status == before.status {
+        "plan.update"
+    } else {
+        "plan.transition"
+    };
+    audit(
+        &st,
+        &mut tx,
+        &caller,
+        Change {
+            action,
+            target_type: "plan",
+            target_id: plan.id.to_string(),
+            org_id: Some(plan.org_id),
+            before: Some(&before),
+            after: Some(&plan),
+        },
+    )
+    .await?;
+    commit(&st, tx, true).await?;
+    Ok(with_etag(StatusCode::OK, plan.revision, &plan))
+}
+
+// ------------------------------------------------------------------------ apps
+
+/// Filters of the app list.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AppListQuery {
+    /// Only apps of this org.
+    pub org_id: Option<OrgId>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// Lists the apps of the caller's orgs.
+#[utoipa::path(get, path = "/v1/apps", tag = "apps", params(AppListQuery), responses((status = 200, body = Page<App>), ReadErrors), security(("bearer" = [])))]
+async fn list_apps(
+    State(st): St,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<AppListQuery>,
+) -> Result<Json<Page<App>>, ApiError> {
+    let page = PageQuery {
+        limit: q.limit,
+        cursor: q.cursor,
+    }
+    .params()?;
+    let mut tx = st.store.read().await?;
+    Ok(Json(tx.list_apps(&caller.scope(), q.org_id, &page).await?))
+}
+
+/// Creates an application of a consumer org.
+#[utoipa::path(post, path = "/v1/apps", tag = "apps", request_body = CreateApp,
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 201, body = App, headers(("ETag" = String))), WriteErrors), security(("bearer" = [])))]
+async fn create_app(
+    State(st): St,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreateApp>,
+) -> Result<Response, ApiError> {
+    caller.require(req.org_id, Action::ManageApps, "organization")?;
+    check(req.validate())?;
+    let mut tx = st.store.write().await?;
+    let org = tx
+        .get_org(req.org_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("organization"))?;
+    if !org.kind.consumes() {
+        return Err(ApiError::validation(vec![field(
+            "/org_id",
+            "is a provider-only organization; make it a consumer first",
+        )]));
+    }
+    if tx.get_app_by_slug(org.id, &req.slug).await?.is_some() {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!("the org already has an app with slug {:?}", req.slug),
+        ));
+    }
+    let now = st.now();
+    let app = App {
+        id: AppId::new(),
+        org_id: org.id,
+        slug: req.slug,
+        name: req.name,
+        description: req.description,
+        created_at: now,
+        updated_at: now,
+        revision: 1,
+    };
+    tx.insert_app(&app).await?;
+    audit(
+        &st,
+        &mut tx,
+        &caller,
+        Change {
+            action: "app.create",
+            target_type: "app",
+            target_id: app.id.to_string(),
+            org_id: Some(app.org_id),
+            before: None,
+            after: Some(&app),
+        },
+    )
+    .await?;
+    commit(&st, tx, false).await?;
+    Ok(with_etag(StatusCode::CREATED, app.revision, &app))
+}
+
+async fn visible_app(tx: &mut Tx, caller: &Caller, raw: &str) -> Result<App, ApiError> {
+    let id: AppId = path_id(raw, "app")?;
+    tx.get_app(id)
+        .await?
+        .filter(|a| caller.sees(a.org_id))
+        .ok_or_else(|| ApiError::not_found("app"))
+}
+
+/// Reads an application.
+#[utoipa::path(get, path = "/v1/apps/{app_id}", tag = "apps", params(("app_id" = String, Path)), responses((status = 200, body = App, headers(("ETag" = String))), ReadErrors), security(("bearer" = [])))]
+async fn get_app(
+    State(st): St,
+    caller: Caller,
+    Path(app_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let mut tx = st.store.read().await?;
+    let app = visible_app(&mut tx, &caller, &app_id).await?;
+    Ok(with_etag(StatusCode::OK, app.revision, &app))
+}
+
+/// Changes an application's name or description.
+#[utoipa::path(patch, path = "/v1/apps/{app_id}", tag = "apps", request_body = UpdateApp,
+    params(("app_id" = String, Path), ("If-Match" = Option<String>, Header)),
+    responses((status = 200, body = App, headers(("ETag" = String))), WriteErrors), security(("bearer" = [])))]
+async fn update_app(
+    State(st): St,
+    caller: Caller,
+    Path(app_id): Path<String>,
+    if_match: IfMatch,
+    ApiJson(req): ApiJson<UpdateApp>,
+) -> Result<Response, ApiError> {
+    let mut tx = st.store.write().await?;
+    let before = visible_app(&mut tx, &caller, &app_id).await?;
+    caller.require(before.org_id, Action::ManageApps, "app")?;
+    check(req.validate())?;
+    if_match.check(before.revision)?;
+    let mut app = before.clone();
+    if let Some(v) = req.name {
+        app.name = v;
+    }
+    if let Some(v) = req.description {
+        app.description = v;
+    }
+    if app == before {
+        return Ok(with_etag(StatusCode::OK, app.revision, &app));
+    }
+    app.revision += 1;
+    app.updated_at = st.now();
+    tx.update_app(&app, before.revision).await?;
+    audit(
+        &st,
+        &mut tx,
+        &caller,
+        Change {
+            action: "app.update",
+            target_type: "app",
+            target_id: app.id.to_string(),
+            org_id: Some(app.org_id),
+            before: Some(&before),
+            after: Some(&app),
+        },
+    )
+    .await?;
+    commit(&st, tx, false).await?;
+    Ok(with_etag(StatusCode::OK, app.revision, &app))
+}
+
+/// Deletes an application that has no open subscriptions.
+#[utoipa::path(delete, path = "/v1/apps/{app_id}", tag = "apps",
+    params(("app_id" = String, Path), ("If-Match" = Option<String>, Header)),
+    responses((status = 204, description = "Deleted"), WriteErrors), security(("bearer" = [])))]
+async fn delete_app(
+    State(st): St,
+    caller: Caller,
+    Path(app_id): Path<String>,
+    if_match: IfMatch,
+) -> Result<StatusCode, ApiError> {
+    let mut tx = st.store.write().await?;
+    let before = visible_app(&mut tx, &caller, &app_id).await?;
+    caller.require(before.org_id, Action::ManageApps, "app")?;
+    if_match.check(before.revision)?;
+    if tx.open_subscription_count(before.id).await? > 0 {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            "the app still has subscriptions that are not cancelled",
+        ));
+    }
+    if tx
+        .list_subscriptions(
+            &Scope::All,
+            &SubscriptionFilter {
+                app_id: Some(before.id),
+                ..Default::default()
+            },
+            &tollgate_store::PageParams {
+                after: None,
+                limit: 1,
+            },
+        )
+        .await?
+        .items
+        .is_empty()
+    {
+        tx.delete_app(before.id).await?;
+    } else {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            "the app has a subscription history that must be kept; rename it instead",
+        ));
+    }
+    audit(
+        &st,
+        &mut tx,
+        &caller,
+        Change {
+            action: "app.delete",
+            target_type: "app",
+            target_id: before.id.to_string(),
+            org_id: Some(before.org_id),
+            before: Some(&before),
+            after: None,
+        },
+    )
+    .await?;
+    commit(&st, tx, false).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ------------------------------------------------------------------------ subscriptions
+
+/// Filters of the subscription list.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionListQuery {
+    pub app_id: Option<AppId>,
+    pub plan_id: Option<PlanId>,
+    pub state: Option<SubscriptionState>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// Lists subscriptions of the caller's apps and to the caller's plans.
+#[utoipa::path(get, path = "/v1/subscriptions", tag = "subscriptions", params(SubscriptionListQuery), responses((status = 200, body = Page<Subscription>), ReadErrors), security(("bearer" = [])))]
+async fn list_subscriptions(
+    State(st): St,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<SubscriptionListQuery>,
+) -> Result<Json<Page<Subscription>>, ApiError> {
+    let page = PageQuery {
+        limit: q.limit,
+        cursor: q.cursor,
+    }
+    .params()?;
+    let mut tx = st.store.read().await?;
+    let filter = SubscriptionFilter {
+        app_id: q.app_id,
+        plan_id: q.plan_id,
+        state: q.state,
+    };
+    Ok(Json(
+        tx.list_subscriptions(&caller.scope(), &filter, &page)
+            .await?,
+    ))
+}
+
+/// Subscribes an app to a published plan: `active` at once, or `pending` the provider's
+/// approval when the plan requires it.
+#[utoipa::path(post, path = "/v1/subscriptions", tag = "subscriptions", request_body = CreateSubscription,
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 201, body = Subscription, headers(("ETag" = String))), WriteErrors), security(("bearer" = [])))]
+async fn create_subscription(
+    State(st): St,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreateSubscription>,
+) -> Result<Response, ApiError> {
+    if req.reason.len() > 1000 {
+        return Err(ApiError::validation(vec![field(
+            "/reason",
+            "must be at most 1000 characters",
+        )]));
+    }
+    let mut tx = st.store.write().await?;
+    let app = tx
+        .get_app(req.app_id)
+        .await?
+        .filter(|a| caller.sees(a.org_id));
+    let Some(app) = app else {
+        return Err(ApiError::validation(vec![field("/app_id", "no such app")]));
+    };
+    caller.require(app.org_id, Action::Subscribe, "app")?;
+    let plan = visible_plan(&mut tx, &caller, &req.plan_id.to_string())
+        .await
+        .map_err(|_| ApiError::validation(vec![field("/plan_id", "no such plan")]))?;
+    if plan.status != PlanStatus::Published {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            "the plan is not open for subscriptions",
+        ));
+    }
+    let open = tx
+        .list_subscriptions(
+            &Scope::All,
+            &SubscriptionFilter {
+                app_id: Some(app.id),
+                plan_id: Some(plan.id),
+                state: None,
+            },
+            &tollgate_store::PageParams {
+                after: None,
+                limit: 200,
+            },
+        )
+        .await?;
+    if open
+        .items
+        .iter()
+        .any(|s| s.state != SubscriptionState::Cancelled)
+    {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            "the app already has an open subscription to this plan",
+        ));
+    }
+    let now = st.now();
+    let state = if plan.approval_required {
+        SubscriptionState::Pending
+    } else {
+        SubscriptionState::Active
+    };
+    let reason = if req.reason.trim().is_empty() {
+        "subscribed".to_owned()
+    } else {
+        req.reason
+    };
+    let sub = Subscription {
+        id: SubscriptionId::new(),
+        app_id: app.id,
+        consumer_org_id: app.org_id,
+        plan_id: plan.id,
+        provider_org_id: plan.org_id,
+        state,
+        history: vec![SubscriptionTransition {
+            from: None,
+            to: state,
+            actor: caller.user.id,
+            reason,
+            at: now,
+        }],
+        created_at: now,
+        updated_at: now,
+        revision: 1,
+    };
+    tx.insert_subscription(&sub).await?;
+    audit(
+        &st,
+        &mut tx,
+        &caller,
+        Change {
+            action: "subscription.create",
+            target_type: "subscription",
+            target_id: sub.id.to_string(),
+            org_id: Some(sub.consumer_org_id),
+            before: None,
+            after: Some(&sub),
+        },
+    )
+    .await?;
+    commit(&st, tx, true).await?;
+    Ok(with_etag(StatusCode::CREATED, sub.revision, &sub))
+}
+
+async fn visible_subscription(
+    tx: &mut Tx,
+    caller: &Caller,
+    raw: &str,
+) -> Result<Subscription, ApiError> {
+    let id: SubscriptionId = path_id(raw, "subscription")?;
+    tx.get_subscription(id)
+        .await?
+        .filter(|s| caller.sees(s.consumer_org_id) || caller.sees(s.provider_org_id))
+        .ok_or_else(|| ApiError::not_found("subscription"))
+}
+
+/// Reads a subscription with its full history.
+#[utoipa::path(get, path = "/v1/subscriptions/{subscription_id}", tag = "subscriptions", params(("subscription_id" = String, Path)),
+    responses((status = 200, body = Subscription, headers(("ETag" = String))), ReadErrors), security(("bearer" = [])))]
+async fn get_subscription(
+    State(st): St,
+    caller: Caller,
+    Path(subscription_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let mut tx = st.store.read().await?;
+    let sub = visible_subscription(&mut tx, &caller, &subscription_id).await?;
+    Ok(with_etag(StatusCode::OK, sub.revision, &sub))
+}
+
+/// Moves a subscription: the provider approves (`pending → active`), suspends,
+/// reinstates or cancels; the consumer cancels. Every move records who and why.
+#[utoipa::path(post, path = "/v1/subscriptions/{subscription_id}/transitions", tag = "subscriptions", request_body = TransitionSubscription,
+    params(("subscription_id" = String, Path), ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = Subscription, headers(("ETag" = String))), WriteErrors), security(("bearer" = [])))]
+async fn transition_subscription(
+    State(st): St,
+    caller: Caller,
+    Path(subscription_id): Path<String>,
+    if_match: IfMatch,
+    ApiJson(req): ApiJson<TransitionSubscription>,
+) -> Result<Response, ApiError> {
+    let mut tx = st.store.write().await?;
+    let before = visible_subscription(&mut tx, &caller, &subscription_id).await?;
+    check(req.validate())?;
+    if_match.check(before.revision)?;
+    if !before.state.can_become(req.to) {
+        return Err(ApiError::transition("subscription", before.state, req.to));
+    }
+    // The provider decides everything; the consumer may only cancel its own.
+    let provider_ok = caller.require(
+        before.provider_org_id,
+        Action::DecideSubscriptions,
+        "subscription",
+    );
+    let consumer_ok = req.to == SubscriptionState::Cancelled
+        && caller
+            .require(before.consumer_org_id, Action::Subscribe, "subscription")
+            .is_ok();
+    if provider_ok.is_err() && !consumer_ok {
+        return Err(provider_ok
+            .err()
+            .filter(|e| e.code != ErrorCode::NotFound)
+            .unwrap_or_else(|| {
+                ApiError::forbidden(
+                    "only the plan's provider can approve, suspend or reinstate a subscription",
+                )
+            }));
+    }
+    let now = st.now();
+    let mut sub = before.clone();
+    sub.history.push(SubscriptionTransition {
+        from: Some(before.state),
+        to: req.to,
+        actor: caller.user.id,
+        reason: req.reason,
+        at: now,
+    });
+    sub.state = req.to;
+    sub.revision += 1;
+    sub.updated_at = now;
+    tx.update_subscription_state(&sub, before.revision).await?;
+    audit(
+        &st,
+        &mut tx,
+        &caller,
+        Change {
+            action: "subscription.transition",
+            target_type: "subscription",
+            target_id: sub.id.to_string(),
+            org_id: Some(sub.provider_org_id),
+            before: Some(&before),
+            after: Some(&sub),
+        },
+    )
+    .await?;
+    commit(&st, tx, true).await?;
+    Ok(with_etag(StatusCode::OK, sub.revision, &sub))
+}

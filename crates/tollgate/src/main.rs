@@ -1,0 +1,103 @@
+//! The `tollgate` binary: serve the marketplace, apply and export catalogs, manage keys.
+
+mod client;
+mod config;
+mod demo;
+mod manifest_cmd;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Tollgate: a self-hostable API marketplace whose every number is provable.
+///
+/// `tollgate serve` runs the marketplace (admin API + gateway) on this machine with an
+/// embedded SQLite database; `tollgate apply` and `tollgate export` manage its catalog
+/// as files; `tollgate keys` manages the keyring.
+#[derive(Debug, Parser)]
+#[command(
+    name = "tollgate",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the marketplace: the admin API (control plane) and the gateway, in one process.
+    ///
+    /// With no options it listens on 127.0.0.1:7700 (admin API) and 127.0.0.1:7800
+    /// (gateway), keeps its data under ./tollgate-data (SQLite database, master key,
+    /// admin token) and applies migrations. Every option can also come from a TOML file
+    /// (--config) or a TOLLGATE_* environment variable; precedence is
+    /// flag > environment > config file > default.
+    Serve(config::ServeArgs),
+    /// Create or update the catalog from files (YAML, TOML or JSON; a file or a folder).
+    ///
+    /// Objects are matched by slug, so applying the same files again changes nothing.
+    /// Objects in the marketplace but not in the files are left alone.
+    Apply(manifest_cmd::ApplyArgs),
+    /// Write the catalog as a manifest that `tollgate apply` reproduces on an empty
+    /// marketplace.
+    Export(manifest_cmd::ExportArgs),
+    /// List or rotate the marketplace's keys (operators).
+    Keys {
+        #[command(subcommand)]
+        command: manifest_cmd::KeysCommand,
+    },
+    /// Print the version.
+    Version {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Apply(args) => manifest_cmd::apply(args).await,
+            Command::Export(args) => manifest_cmd::export(args).await,
+            Command::Keys { command } => manifest_cmd::keys(command).await,
+            Command::Version { json } => {
+                if json {
+                    println!("{}", serde_json::json!({"name": "tollgate", "version": env!("CARGO_PKG_VERSION")}));
+                } else {
+                    println!("tollgate {}", env!("CARGO_PKG_VERSION"));
+                }
+                Ok(())
+            }
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The data directory's default.
+pub(crate) fn default_data_dir() -> PathBuf {
+    PathBuf::from("tollgate-data")
+}
