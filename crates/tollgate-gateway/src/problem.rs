@@ -14,120 +14,16 @@ use tollgate_core::problem::PROBLEM_BASE;
 use crate::body::ResponseBody;
 use crate::headers::X_REQUEST_ID;
 
-/// A problem code the gateway can answer with: a code of the core table or one of the
-/// gateway codes the core table does not have yet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum GatewayCode {
-    /// A code of the shared table.
-    Core(ErrorCode),
-    // ---- LOCAL CODES — to be moved into `tollgate_core::problem::ErrorCode` --------------
-    // Once they live in the core table, `GatewayCode` collapses into `ErrorCode`.
-    /// 502: the upstream could not be reached or broke the exchange.
-    UpstreamUnavailable,
-    /// 504: the upstream did not answer in time.
-    UpstreamTimeout,
-    /// 431: the request's header section exceeds the configured limit.
-    HeadersTooLarge,
-}
+/// The gateway answers with codes of the one shared table.
+pub type GatewayCode = ErrorCode;
 
-/// One row of the problem table.
-#[derive(Debug, Clone, Copy)]
-struct CodeInfo {
-    status: u16,
-    slug: &'static str,
-    title: &'static str,
-    description: &'static str,
-}
-
-// ---- LOCAL CODES — rows to move into the core table verbatim ------------------------------
-const UPSTREAM_UNAVAILABLE: CodeInfo = CodeInfo {
-    status: 502,
-    slug: "upstream-unavailable",
-    title: "Upstream unavailable",
-    description: "The gateway could not reach the API's upstream server, or the upstream broke \
-        the exchange (connection refused or reset, malformed response). The provider's service \
-        is failing; retry later.",
-};
-const UPSTREAM_TIMEOUT: CodeInfo = CodeInfo {
-    status: 504,
-    slug: "upstream-timeout",
-    title: "Upstream timeout",
-    description: "The API's upstream server did not accept a connection or answer within the \
-        gateway's time limit. The upstream may or may not have processed the request; retry \
-        only if the operation is idempotent.",
-};
-const HEADERS_TOO_LARGE: CodeInfo = CodeInfo {
-    status: 431,
-    slug: "headers-too-large",
-    title: "Request header fields too large",
-    description: "The request's header section exceeds the gateway's limit. Send fewer or \
-        smaller headers (large cookies are the usual cause).",
-};
-
-impl GatewayCode {
-    /// The codes not yet in the core table.
-    pub const LOCAL: [GatewayCode; 3] = [
-        GatewayCode::UpstreamUnavailable,
-        GatewayCode::UpstreamTimeout,
-        GatewayCode::HeadersTooLarge,
-    ];
-
-    fn info(self) -> CodeInfo {
-        match self {
-            GatewayCode::Core(c) => CodeInfo {
-                status: c.status(),
-                slug: c.slug(),
-                title: c.title(),
-                description: c.description(),
-            },
-            GatewayCode::UpstreamUnavailable => UPSTREAM_UNAVAILABLE,
-            GatewayCode::UpstreamTimeout => UPSTREAM_TIMEOUT,
-            GatewayCode::HeadersTooLarge => HEADERS_TOO_LARGE,
-        }
-    }
-
-    /// HTTP status.
-    pub fn status(self) -> StatusCode {
-        StatusCode::from_u16(self.info().status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-    }
-
-    /// Stable slug, last segment of the problem `type` URI.
-    pub fn slug(self) -> &'static str {
-        self.info().slug
-    }
-
-    /// The problem `title`.
-    pub fn title(self) -> &'static str {
-        self.info().title
-    }
-
-    /// What the error means and what to do about it.
-    pub fn description(self) -> &'static str {
-        self.info().description
-    }
-
-    /// The absolute problem `type` URI.
-    pub fn type_uri(self) -> String {
-        format!("{PROBLEM_BASE}{}", self.slug())
-    }
-
-    /// Who is to blame, for logs and metrics (pingora's upstream/downstream/internal tags).
-    pub fn origin(self) -> ErrorOrigin {
-        match self {
-            GatewayCode::UpstreamUnavailable | GatewayCode::UpstreamTimeout => {
-                ErrorOrigin::Upstream
-            }
-            GatewayCode::Core(ErrorCode::Internal | ErrorCode::Unavailable) => {
-                ErrorOrigin::Internal
-            }
-            _ => ErrorOrigin::Downstream,
-        }
-    }
-}
-
-impl From<ErrorCode> for GatewayCode {
-    fn from(code: ErrorCode) -> Self {
-        GatewayCode::Core(code)
+/// Who is to blame for an error, for logs and metrics (pingora's
+/// upstream/downstream/internal tags).
+pub fn origin(code: ErrorCode) -> ErrorOrigin {
+    match code {
+        ErrorCode::UpstreamUnavailable | ErrorCode::UpstreamTimeout => ErrorOrigin::Upstream,
+        ErrorCode::Internal | ErrorCode::Unavailable => ErrorOrigin::Internal,
+        _ => ErrorOrigin::Downstream,
     }
 }
 
@@ -215,7 +111,7 @@ impl GatewayError {
         let body = ProblemBody {
             type_uri: TypeUri(self.code.slug()),
             title: self.code.title(),
-            status: self.code.status().as_u16(),
+            status: self.code.status(),
             detail: &self.detail,
             instance,
             request_id: request_id.to_str().unwrap_or(""),
@@ -223,7 +119,8 @@ impl GatewayError {
         // Serializing borrowed strings into a Vec cannot fail.
         let json = serde_json::to_vec(&body).unwrap_or_default();
         let mut response = Response::new(ResponseBody::full(Bytes::from(json)));
-        *response.status_mut() = self.code.status();
+        *response.status_mut() =
+            StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let headers = response.headers_mut();
         *headers = self.headers;
         headers.insert(
@@ -267,20 +164,6 @@ impl Serialize for TypeUri {
 mod tests {
     use super::*;
     use http_body_util::BodyExt;
-
-    #[test]
-    fn local_codes_are_complete_and_distinct_from_core() {
-        for code in GatewayCode::LOCAL {
-            let slug = code.slug();
-            assert!(code.status().is_client_error() || code.status().is_server_error());
-            assert!(!code.title().is_empty() && !code.description().is_empty());
-            assert!(slug.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'));
-            assert!(
-                ErrorCode::from_slug(slug).is_none(),
-                "{slug} is already in the core table"
-            );
-        }
-    }
 
     #[tokio::test]
     async fn renders_problem_json() {

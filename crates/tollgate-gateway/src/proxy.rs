@@ -193,6 +193,7 @@ impl Gateway {
 
         // Authenticate before matching the operation, so an unauthenticated caller
         // cannot probe which operations exist.
+        // Authorization, rate limits and metering will take the caller from here.
         let _caller = match self.inner.auth.authenticate(parts, &api.route) {
             AuthOutcome::Allow(ctx) => ctx,
             AuthOutcome::Deny(error) => return reject(error, parts),
@@ -269,7 +270,8 @@ impl Gateway {
 /// The request's host: the URI authority (HTTP/2, absolute-form) or the `Host` header.
 fn request_host(parts: &Parts) -> Option<&str> {
     match parts.uri.authority() {
-        Some(authority) => Some(authority.as_str()),
+        // Any `user@` part is not part of the host.
+        Some(authority) => authority.as_str().rsplit('@').next(),
         None => parts.headers.get(HOST).and_then(|v| v.to_str().ok()),
     }
 }
@@ -380,7 +382,7 @@ fn log_error(
     request_id: &HeaderValue,
     cause: Option<&hyper_util::client::legacy::Error>,
 ) {
-    let origin = error.code().origin();
+    let origin = crate::problem::origin(error.code());
     let request_id = request_id.to_str().unwrap_or("");
     if origin == crate::problem::ErrorOrigin::Downstream {
         tracing::debug!(

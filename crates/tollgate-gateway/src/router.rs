@@ -7,7 +7,6 @@
 //! count, most specific first.
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use http::Method;
@@ -75,19 +74,24 @@ struct BaseTable {
 }
 
 impl RouteTable {
-    /// Registers an API under `host` (`None` = any host). Returns the index already
-    /// registered there on a clash.
-    pub(crate) fn insert(
-        &mut self,
-        host: Option<&str>,
-        base_path: &str,
-        index: usize,
-    ) -> Result<(), usize> {
+    /// Registers an API under `host` (`None` = any host), replacing any previous one;
+    /// callers check for clashes with [`RouteTable::get`] first.
+    pub(crate) fn insert(&mut self, host: Option<&str>, base_path: &str, index: usize) {
         let table = match host {
             Some(h) => self.by_host.entry(h.into()).or_default(),
             None => &mut self.any_host,
         };
-        table.insert(base_path, index)
+        table.by_base.insert(base_path.into(), index);
+        table.max_depth = table.max_depth.max(count_slashes(base_path));
+    }
+
+    /// The API registered for exactly this host and base path.
+    pub(crate) fn get(&self, host: Option<&str>, base_path: &str) -> Option<usize> {
+        let table = match host {
+            Some(h) => self.by_host.get(h)?,
+            None => &self.any_host,
+        };
+        table.by_base.get(base_path).copied()
     }
 
     /// The API for this host and path, with the path remainder after its base path.
@@ -104,17 +108,6 @@ impl RouteTable {
 }
 
 impl BaseTable {
-    fn insert(&mut self, base_path: &str, index: usize) -> Result<(), usize> {
-        match self.by_base.entry(base_path.into()) {
-            Entry::Occupied(e) => Err(*e.get()),
-            Entry::Vacant(e) => {
-                e.insert(index);
-                self.max_depth = self.max_depth.max(count_slashes(base_path));
-                Ok(())
-            }
-        }
-    }
-
     fn longest_prefix<'p>(&self, path: &'p str) -> Option<(usize, &'p str)> {
         if self.by_base.is_empty() || !path.starts_with('/') {
             return None;

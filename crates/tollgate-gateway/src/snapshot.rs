@@ -115,6 +115,12 @@ impl CompiledApi {
         &self.upstreams[i % self.upstreams.len()]
     }
 
+    /// The route-table keys of this API: each host, or `None` (any host).
+    fn host_keys(&self) -> impl Iterator<Item = Option<&str>> {
+        let any = self.route.hosts.is_empty().then_some(None);
+        self.route.hosts.iter().map(|h| Some(h.as_str())).chain(any)
+    }
+
     /// The `Sunset` and `Deprecation` headers every response of this API carries.
     pub(crate) fn lifecycle_headers(
         &self,
@@ -149,88 +155,59 @@ impl Snapshot {
         }
     }
 
-    /// Compiles the routing tables. APIs that are neither published nor deprecated are
-    /// left out (and not validated). Any invalid routed API fails the whole build, so a
-    /// broken catalog never half-replaces a working snapshot.
+    /// Compiles the routing tables, strictly: any invalid routed API fails the whole
+    /// build (the first problem is returned). APIs that are neither published nor
+    /// deprecated are left out and not validated. See [`Snapshot::build_lenient`] for
+    /// the variant that keeps the valid APIs.
     pub fn build(version: u64, apis: Vec<RouteApi>) -> Result<Self, SnapshotError> {
-        let mut compiled = Vec::with_capacity(apis.len());
-        let mut routes = RouteTable::default();
-        for mut api in apis.into_iter().filter(|a| is_routed(a.status)) {
-            let id = api.api_id;
-            if !valid_base_path(&api.base_path) {
-                return Err(SnapshotError::BadBasePath {
-                    api: id,
-                    base_path: api.base_path,
-                });
-            }
-            for host in &mut api.hosts {
-                *host = normalize_host(host).ok_or_else(|| SnapshotError::BadHost {
-                    api: id,
-                    host: host.clone(),
-                })?;
-            }
-            api.hosts.sort_unstable();
-            api.hosts.dedup();
-
-            let index = compiled.len();
-            let hosts: Vec<Option<&str>> = if api.hosts.is_empty() {
-                vec![None]
-            } else {
-                api.hosts.iter().map(|h| Some(h.as_str())).collect()
-            };
-            for host in hosts {
-                if let Err(other) = routes.insert(host, &api.base_path, index) {
-                    let other: &CompiledApi = &compiled[other];
-                    return Err(SnapshotError::DuplicateRoute {
-                        api: id,
-                        other: other.route.api_id,
-                        host: host.unwrap_or("any host").to_owned(),
-                        base_path: api.base_path.clone(),
-                    });
-                }
-            }
-
-            if api.upstreams.is_empty() {
-                return Err(SnapshotError::NoUpstream { api: id });
-            }
-            let upstreams = api
-                .upstreams
-                .iter()
-                .map(|url| parse_upstream(id, url))
-                .collect::<Result<Box<[_]>, _>>()?;
-
-            let operations = OperationTable::build(&api.operations).map_err(|d| {
-                let (first, second) = (&api.operations[d.first], &api.operations[d.second]);
-                SnapshotError::DuplicateOperation {
-                    api: id,
-                    first: first.operation_id.clone(),
-                    second: second.operation_id.clone(),
-                    method: second.method.clone(),
-                    template: second.template.to_string(),
-                }
-            })?;
-
-            let deprecated = api.status == ApiStatus::Deprecated;
-            let sunset = api.sunset.filter(|_| deprecated).and_then(http_date);
-            let deprecation = api
-                .deprecated_at
-                .filter(|_| deprecated)
-                .and_then(|t| HeaderValue::try_from(format!("@{}", t.unix_timestamp())).ok());
-
-            compiled.push(CompiledApi {
-                route: api,
-                upstreams,
-                next_upstream: AtomicUsize::new(0),
-                operations,
-                sunset,
-                deprecation,
-            });
+        let (snapshot, mut problems) = Self::build_lenient(version, apis);
+        match problems.is_empty() {
+            true => Ok(snapshot),
+            false => Err(problems.swap_remove(0)),
         }
-        Ok(Self {
-            version,
-            apis: compiled,
-            routes,
-        })
+    }
+
+    /// Compiles the routing tables, leaving out each invalid API and reporting why.
+    /// One tenant's broken API (say, an `https://` upstream, which the gateway cannot
+    /// reach yet) then cannot stop every other API's changes from going live. On a route
+    /// clash the API listed first keeps the route.
+    pub fn build_lenient(version: u64, apis: Vec<RouteApi>) -> (Self, Vec<SnapshotError>) {
+        let mut compiled: Vec<CompiledApi> = Vec::with_capacity(apis.len());
+        let mut routes = RouteTable::default();
+        let mut problems = Vec::new();
+        for api in apis.into_iter().filter(|a| is_routed(a.status)) {
+            let result = compile_api(api).and_then(|api| {
+                // Check every host before inserting any, so a clash leaves no trace.
+                for host in api.host_keys() {
+                    if let Some(other) = routes.get(host, &api.route.base_path) {
+                        return Err(SnapshotError::DuplicateRoute {
+                            api: api.route.api_id,
+                            other: compiled[other].route.api_id,
+                            host: host.unwrap_or("any host").to_owned(),
+                            base_path: api.route.base_path.clone(),
+                        });
+                    }
+                }
+                Ok(api)
+            });
+            match result {
+                Ok(api) => {
+                    for host in api.host_keys() {
+                        routes.insert(host, &api.route.base_path, compiled.len());
+                    }
+                    compiled.push(api);
+                }
+                Err(problem) => problems.push(problem),
+            }
+        }
+        (
+            Self {
+                version,
+                apis: compiled,
+                routes,
+            },
+            problems,
+        )
     }
 
     /// The version; rises with every configuration change.
@@ -254,6 +231,61 @@ impl Snapshot {
         };
         Some(ApiMatch::new(&self.apis[index], remainder))
     }
+}
+
+/// Validates one API and precomputes what its requests need.
+fn compile_api(mut api: RouteApi) -> Result<CompiledApi, SnapshotError> {
+    let id = api.api_id;
+    if !valid_base_path(&api.base_path) {
+        return Err(SnapshotError::BadBasePath {
+            api: id,
+            base_path: api.base_path,
+        });
+    }
+    for host in &mut api.hosts {
+        *host = normalize_host(host).ok_or_else(|| SnapshotError::BadHost {
+            api: id,
+            host: host.clone(),
+        })?;
+    }
+    api.hosts.sort_unstable();
+    api.hosts.dedup();
+
+    if api.upstreams.is_empty() {
+        return Err(SnapshotError::NoUpstream { api: id });
+    }
+    let upstreams = api
+        .upstreams
+        .iter()
+        .map(|url| parse_upstream(id, url))
+        .collect::<Result<Box<[_]>, _>>()?;
+
+    let operations = OperationTable::build(&api.operations).map_err(|d| {
+        let (first, second) = (&api.operations[d.first], &api.operations[d.second]);
+        SnapshotError::DuplicateOperation {
+            api: id,
+            first: first.operation_id.clone(),
+            second: second.operation_id.clone(),
+            method: second.method.clone(),
+            template: second.template.to_string(),
+        }
+    })?;
+
+    let deprecated = api.status == ApiStatus::Deprecated;
+    let sunset = api.sunset.filter(|_| deprecated).and_then(http_date);
+    let deprecation = api
+        .deprecated_at
+        .filter(|_| deprecated)
+        .and_then(|t| HeaderValue::try_from(format!("@{}", t.unix_timestamp())).ok());
+
+    Ok(CompiledApi {
+        route: api,
+        upstreams,
+        next_upstream: AtomicUsize::new(0),
+        operations,
+        sunset,
+        deprecation,
+    })
 }
 
 fn is_routed(status: ApiStatus) -> bool {
@@ -347,10 +379,19 @@ impl SnapshotHandle {
 
     /// Replaces the snapshot; the very next `load` sees it. Returns the previous one.
     pub fn store(&self, snapshot: Snapshot) -> Arc<Snapshot> {
+        let version = snapshot.version;
         let previous = self.0.swap(Arc::new(snapshot));
-        tracing::info!(
+        if version <= previous.version {
+            // Versions are meant to rise; a step back usually means two writers race.
+            tracing::warn!(
+                from = previous.version,
+                to = version,
+                "gateway snapshot version did not rise"
+            );
+        }
+        tracing::debug!(
             from = previous.version,
-            to = self.0.load().version,
+            to = version,
             "gateway snapshot swapped"
         );
         previous
@@ -470,6 +511,47 @@ mod tests {
         assert!(
             matches!(err, SnapshotError::DuplicateRoute { ref host, .. } if host == "a.example")
         );
+    }
+
+    #[test]
+    fn lenient_build_keeps_the_valid_apis() {
+        let good = api("/good");
+        let mut https = api("/tls");
+        https.upstreams = vec!["https://u.example".into()];
+        let mut clash = api("/good");
+        clash.hosts = vec![];
+        let mut partly = api("/partly");
+        partly.hosts = vec!["a.example".into(), "b.example".into()];
+        let mut partly_clash = api("/partly");
+        partly_clash.hosts = vec!["c.example".into(), "b.example".into()];
+        let (s, problems) =
+            Snapshot::build_lenient(3, vec![good.clone(), https, clash, partly, partly_clash]);
+        assert_eq!(
+            s.apis().map(|a| a.base_path.as_str()).collect::<Vec<_>>(),
+            ["/good", "/partly"]
+        );
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(matches!(
+            problems[0],
+            SnapshotError::UnsupportedUpstreamScheme { .. }
+        ));
+        assert!(
+            matches!(problems[1], SnapshotError::DuplicateRoute { ref other, .. } if *other == good.api_id)
+        );
+        // A clash on one host leaves none of that API's hosts routed.
+        assert!(s.route("c.example", "/partly").is_none());
+        assert!(s.route("a.example", "/partly").is_some());
+        // The strict build reports the first problem.
+        let err = Snapshot::build(
+            3,
+            vec![good, api("/x"), {
+                let mut a = api("/y");
+                a.upstreams.clear();
+                a
+            }],
+        )
+        .unwrap_err();
+        assert!(matches!(err, SnapshotError::NoUpstream { .. }));
     }
 
     #[test]

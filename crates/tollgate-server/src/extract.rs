@@ -48,17 +48,6 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                     if let Some(i) = msg.find(" at line ") {
                         msg.truncate(i);
                     }
-                    // An unknown field is reported at its parent; point at the field itself.
-                    let pointer = match msg
-                        .strip_prefix("unknown field `")
-                        .and_then(|r| r.split_once('`'))
-                    {
-                        Some((field, _)) => format!(
-                            "{pointer}/{}",
-                            tollgate_core::validate::pointer_token(field)
-                        ),
-                        None => pointer,
-                    };
                     Err(ApiError::validation(vec![FieldError {
                         pointer,
                         detail: msg,

@@ -39,7 +39,12 @@ pub async fn refresh(state: &AppState) -> Result<u64, ApiError> {
         });
     }
     let version = *last + 1;
-    let snapshot = Snapshot::build(version, routes).map_err(ApiError::internal)?;
+    // One provider's unroutable API must not stop every other change from going live:
+    // invalid APIs are left out and reported.
+    let (snapshot, problems) = Snapshot::build_lenient(version, routes);
+    for p in &problems {
+        tracing::warn!(version, problem = %p, "API left out of the gateway snapshot");
+    }
     state.snapshot.store(snapshot);
     *last = version;
     state.ready.store(true, Ordering::Release);

@@ -76,7 +76,8 @@ async fn list_orgs(
     Ok(Json(tx.list_orgs(&caller.scope(), &page).await?))
 }
 
-/// Creates an organization; the caller becomes its owner.
+/// Creates an organization; a member who creates one becomes its owner (operators add
+/// owners through the members route).
 #[utoipa::path(post, path = "/v1/orgs", tag = "tenancy", request_body = CreateOrg,
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for a retried request")),
     responses((status = 201, body = Org, headers(("ETag" = String))), WriteErrors), security(("bearer" = [])))]
@@ -109,16 +110,6 @@ async fn create_org(
         ));
     }
     tx.insert_org(&org).await?;
-    let member = Member {
-        org_id: org.id,
-        user_id: caller.user.id,
-        email: caller.user.email.clone(),
-        name: caller.user.name.clone(),
-        role: Role::Owner,
-        created_at: now,
-        revision: 1,
-    };
-    tx.insert_member(&member).await?;
     audit(
         &st,
         &mut tx,
@@ -133,20 +124,34 @@ async fn create_org(
         },
     )
     .await?;
-    audit(
-        &st,
-        &mut tx,
-        &caller,
-        Change {
-            action: "member.add",
-            target_type: "member",
-            target_id: format!("{}/{}", org.id, member.user_id),
-            org_id: Some(org.id),
-            before: None,
-            after: Some(&member),
-        },
-    )
-    .await?;
+    // A member who creates an org owns it. Operators see every org already; they add
+    // the owners through the members route instead of joining.
+    if caller.marketplace_role().is_none() {
+        let member = Member {
+            org_id: org.id,
+            user_id: caller.user.id,
+            email: caller.user.email.clone(),
+            name: caller.user.name.clone(),
+            role: Role::Owner,
+            created_at: now,
+            revision: 1,
+        };
+        tx.insert_member(&member).await?;
+        audit(
+            &st,
+            &mut tx,
+            &caller,
+            Change {
+                action: "member.add",
+                target_type: "member",
+                target_id: format!("{}/{}", org.id, member.user_id),
+                org_id: Some(org.id),
+                before: None,
+                after: Some(&member),
+            },
+        )
+        .await?;
+    }
     commit(&st, tx, false).await?;
     Ok(with_etag(StatusCode::CREATED, org.revision, &org))
 }

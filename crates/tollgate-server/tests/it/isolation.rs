@@ -1,0 +1,170 @@
+//! Tenant isolation, generated from `/openapi.json`: every route with a path parameter,
+//! called by another org's owner with the ids of org A's objects, answers 404 — so a
+//! route added without an entry here fails the test.
+
+use crate::harness::*;
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// A value for each path parameter, taken from tenant A.
+fn param(a: &Tenant, name: &str) -> Option<String> {
+    Some(match name {
+        "org_id" => a.org.clone(),
+        "user_id" => a.owner_user.clone(),
+        "api_id" => a.draft_api.clone(),
+        "plan_id" => a.private_plan.clone(),
+        "app_id" => a.app.clone(),
+        "subscription_id" => a.subscription.clone(),
+        "token_id" => a.owner_token_id.clone(),
+        "purpose" => "token_signing".to_owned(),
+        _ => return None,
+    })
+}
+
+/// A well-formed body per operation, so that the answer is decided by visibility and
+/// not by validation.
+fn body(method: &Method, path: &str, a: &Tenant) -> Option<Value> {
+    Some(match (method.as_str(), path) {
+        ("GET" | "DELETE", _) => return None,
+        ("PATCH", "/v1/orgs/{org_id}") => json!({"name": "pwned"}),
+        ("POST", "/v1/orgs/{org_id}/members") => {
+            json!({"email": "mallory@evil.example", "role": "owner"})
+        }
+        ("PATCH", "/v1/orgs/{org_id}/members/{user_id}") => json!({"role": "auditor"}),
+        ("PATCH", "/v1/apis/{api_id}") => json!({"name": "pwned"}),
+        ("PUT", "/v1/apis/{api_id}/openapi") => petstore(),
+        ("PATCH", "/v1/plans/{plan_id}") => json!({"name": "pwned"}),
+        ("PATCH", "/v1/apps/{app_id}") => json!({"name": "pwned"}),
+        ("POST", "/v1/subscriptions/{subscription_id}/transitions") => {
+            json!({"to": "cancelled", "reason": "pwned"})
+        }
+        ("POST", "/v1/keys/{purpose}/rotate") => json!({}),
+        _ => panic!(
+            "no body fixture for {method} {path}: add one to the isolation matrix ({})",
+            a.org
+        ),
+    })
+}
+
+/// Routes that are public by design and take no object of an org.
+const PUBLIC: &[&str] = &["/problems/{slug}"];
+
+#[tokio::test]
+async fn every_object_route_answers_404_to_another_org() {
+    on_each_backend(|app| async move {
+        let a = tenant(&app, "alpha").await;
+        let b = tenant(&app, "bravo").await;
+        let paths = app.openapi["paths"].as_object().unwrap().clone();
+        let mut checked = 0;
+        for (path, item) in &paths {
+            if !path.contains('{') || PUBLIC.contains(&path.as_str()) {
+                continue;
+            }
+            for method in item.as_object().unwrap().keys() {
+                let m: Method = method.to_uppercase().parse().unwrap();
+                let mut url = path.clone();
+                for seg in path.split('/').filter(|s| s.starts_with('{')) {
+                    let name = &seg[1..seg.len() - 1];
+                    let v = param(&a, name).unwrap_or_else(|| panic!("no fixture for path parameter {name} of {path}: add one to the isolation matrix"));
+                    url = url.replace(seg, &v);
+                }
+                let r = app.call(m.clone(), &url, Some(&b.owner), body(&m, path, &a), &[]).await;
+                assert_eq!(r.status, StatusCode::NOT_FOUND, "{m} {path} as another org: {}", r.body);
+                assert_eq!(r.body["type"], "https://tollgate.dev/problems/not-found", "{m} {path}");
+                checked += 1;
+            }
+        }
+        assert!(checked >= 20, "only {checked} routes checked");
+
+        // Nothing of A changed.
+        let org = app.get(&format!("/v1/orgs/{}", a.org), &a.owner).await;
+        assert_eq!(org.body["name"], "alpha");
+        let members = app.get(&format!("/v1/orgs/{}/members", a.org), &a.owner).await.body;
+        assert!(!members.to_string().contains("mallory"));
+
+        // Collections: B's lists hold none of A's private objects, but do hold A's catalog.
+        let lists = [
+            ("/v1/orgs", vec![a.org.clone()]),
+            ("/v1/apis", vec![a.draft_api.clone()]),
+            ("/v1/plans", vec![a.private_plan.clone()]),
+            ("/v1/apps", vec![a.app.clone()]),
+            ("/v1/subscriptions", vec![a.subscription.clone()]),
+            ("/v1/audit", vec![a.org.clone()]),
+        ];
+        for (path, hidden) in lists {
+            let r = app.get(path, &b.owner).await;
+            assert_eq!(r.status, StatusCode::OK, "{path}");
+            let text = r.body.to_string();
+            for h in hidden {
+                assert!(!text.contains(&h), "{path} shows another org's object {h}");
+            }
+        }
+        let catalog = app.get("/v1/apis", &b.owner).await.body.to_string();
+        assert!(catalog.contains(&a.published_api), "published APIs are the catalog");
+        let plans = app.get("/v1/plans", &b.owner).await.body.to_string();
+        assert!(plans.contains(&a.public_plan), "public published plans are the catalog");
+        assert_eq!(app.get(&format!("/v1/apis/{}", a.published_api), &b.owner).await.status, StatusCode::OK);
+        assert_eq!(app.get(&format!("/v1/plans/{}", a.public_plan), &b.owner).await.status, StatusCode::OK);
+        // …but reading is not changing: B cannot edit A's published API.
+        let r = app.patch(&format!("/v1/apis/{}", a.published_api), &b.owner, json!({"name": "pwned"})).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+
+        // Creating objects inside A by naming its org id in the body is refused alike.
+        for (path, body) in [
+            ("/v1/apis", json!({"org_id": a.org, "slug": "x", "name": "X", "base_path": "/x/y", "upstreams": ["http://127.0.0.1:9"]})),
+            ("/v1/plans", json!({"org_id": a.org, "slug": "x", "name": "X", "visibility": "public", "apis": [{"api_id": a.published_api}]})),
+            ("/v1/apps", json!({"org_id": a.org, "slug": "x", "name": "X"})),
+        ] {
+            let r = app.post(path, &b.owner, body).await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND, "POST {path}: {}", r.body);
+        }
+        // B cannot subscribe A's app.
+        let r = app.post("/v1/subscriptions", &b.owner, json!({"app_id": a.app, "plan_id": b.public_plan})).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_subscription_is_visible_to_its_consumer_and_its_provider_only() {
+    on_each_backend(|app| async move {
+        let p = tenant(&app, "prov").await;
+        let c = tenant(&app, "cons").await;
+        let x = tenant(&app, "other").await;
+        let sub = app
+            .create(
+                "/v1/subscriptions",
+                &c.developer,
+                json!({"app_id": c.app, "plan_id": p.public_plan}),
+            )
+            .await;
+        let sid = id(&sub);
+        assert_eq!(sub["state"], "active");
+        assert_eq!(
+            app.get(&format!("/v1/subscriptions/{sid}"), &c.auditor)
+                .await
+                .status,
+            StatusCode::OK
+        );
+        assert_eq!(
+            app.get(&format!("/v1/subscriptions/{sid}"), &p.billing)
+                .await
+                .status,
+            StatusCode::OK
+        );
+        assert_eq!(
+            app.get(&format!("/v1/subscriptions/{sid}"), &x.owner)
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
+        // The provider sees the subscription, not the consumer's app.
+        assert_eq!(
+            app.get(&format!("/v1/apps/{}", c.app), &p.owner)
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
+    })
+    .await;
+}
