@@ -51,9 +51,11 @@ pub fn describe_problem(status: StatusCode, body: &Value) -> String {
 /// Where requests go.
 pub enum Transport {
     Http(
-        hyper_util::client::legacy::Client<
-            hyper_util::client::legacy::connect::HttpConnector,
-            Body,
+        Box<
+            hyper_util::client::legacy::Client<
+                hyper_util::client::legacy::connect::HttpConnector,
+                Body,
+            >,
         >,
         String,
     ),
@@ -79,7 +81,7 @@ impl AdminClient {
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
                 .build_http();
         Ok(Self {
-            transport: Transport::Http(client, base),
+            transport: Transport::Http(Box::new(client), base),
             token,
         })
     }

@@ -121,8 +121,8 @@ pub async fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
                 return Ok(());
             }
             println!(
-                "{:<36}  {:<20}  {:<10}  {:<9}  {}",
-                "ID", "PURPOSE", "ALGORITHM", "STATE", "ACTIVATED"
+                "{:<36}  {:<20}  {:<10}  {:<9}  ACTIVATED",
+                "ID", "PURPOSE", "ALGORITHM", "STATE"
             );
             for k in keys.as_array().into_iter().flatten() {
                 let s = |f: &str| k.get(f).and_then(Value::as_str).unwrap_or("").to_owned();

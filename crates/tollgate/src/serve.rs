@@ -93,30 +93,36 @@ fn admin_token(data_dir: &Path) -> anyhow::Result<(String, bool)> {
     Ok((token, true))
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called, not
+/// when the future is first polled, so a signal that arrives during start-up is not lost
+/// (nor does it kill the process with the default action).
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term =
+            signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
+        let mut int =
+            signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM received"),
+                _ = int.recv() => tracing::info!("SIGINT received"),
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
+        })
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let cfg: ServeConfig = args.resolve()?;
     init_logging(cfg.log_format);
+    let shutdown = shutdown_signal()?;
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("cannot create data directory {}", cfg.data_dir.display()))?;
     #[cfg(unix)]
@@ -181,7 +187,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         drain_timeout: cfg.drain_timeout,
         gateway: GatewayConfig::default(),
     };
-    tollgate_server::serve(state, admin, gateway, options, shutdown_signal()).await?;
+    tollgate_server::serve(state, admin, gateway, options, shutdown).await?;
     if let Some(t) = demo_upstream {
         t.abort();
     }

@@ -1,0 +1,236 @@
+//! The manifest's shape: what a file may say about orgs, APIs, plans and apps. The doc
+//! comments here are the user documentation of each field.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tollgate_core::model::{ApiStatus, OrgKind, PlanStatus, Visibility};
+
+/// One manifest file: any of the four lists, all optional.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestFile {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub orgs: Vec<OrgSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub apis: Vec<ApiSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plans: Vec<PlanSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub apps: Vec<AppSpec>,
+}
+
+/// An organization, identified by its slug across the whole marketplace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrgSpec {
+    /// Identity: unique across the marketplace.
+    pub slug: String,
+    pub name: String,
+    /// `provider`, `consumer` or `both`.
+    pub kind: OrgKind,
+}
+
+/// An API of a provider org, identified by `(org, slug)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSpec {
+    /// Slug of the owning org (in this manifest or already in the marketplace).
+    pub org: String,
+    /// Identity within the org.
+    pub slug: String,
+    pub name: String,
+    /// Version label; `v1` when an API is created without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Empty when created without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Gateway path prefix, e.g. `/weather/v1`.
+    pub base_path: String,
+    /// Host names it answers on; none (any host) when created without them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosts: Option<Vec<String>>,
+    /// Upstream base URLs.
+    pub upstreams: Vec<String>,
+    /// `draft`, `published`, `deprecated` or `retired`; new APIs start as `draft`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ApiStatus>,
+    /// When a deprecated API stops being served (RFC 3339); only with `deprecated`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_timestamp",
+        serialize_with = "ser_timestamp"
+    )]
+    pub sunset: Option<OffsetDateTime>,
+    /// The OpenAPI document: a path relative to the manifest file, or inline. After
+    /// loading it is always [`OpenApi::Inline`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openapi: Option<OpenApi>,
+}
+
+/// Where an API's OpenAPI document comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OpenApi {
+    /// A YAML or JSON file, relative to the manifest that names it.
+    File(String),
+    /// The document itself.
+    Inline(serde_json::Value),
+}
+
+impl OpenApi {
+    /// The document, once loaded.
+    pub fn document(&self) -> Option<&serde_json::Value> {
+        match self {
+            OpenApi::Inline(v) => Some(v),
+            OpenApi::File(_) => None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for OpenApi {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Going through a YAML value keeps YAML's non-string keys (`200:` under
+        // `responses`), which JSON's own value type would refuse.
+        let v = yaml_serde::Value::deserialize(d)?;
+        match v {
+            yaml_serde::Value::String(s) => Ok(OpenApi::File(s)),
+            yaml_serde::Value::Mapping(_) => Ok(OpenApi::Inline(yaml_to_json(v))),
+            _ => Err(serde::de::Error::custom(
+                "must be a file path or an OpenAPI document (a mapping)",
+            )),
+        }
+    }
+}
+
+impl Serialize for OpenApi {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            OpenApi::File(p) => s.serialize_str(p),
+            OpenApi::Inline(v) => v.serialize(s),
+        }
+    }
+}
+
+/// A YAML value as JSON: keys become strings, tags are dropped.
+pub(crate) fn yaml_to_json(v: yaml_serde::Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    use yaml_serde::Value as Y;
+    match v {
+        Y::Null => J::Null,
+        Y::Bool(b) => J::Bool(b),
+        Y::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                J::from(i)
+            } else if let Some(u) = n.as_u64() {
+                J::from(u)
+            } else {
+                n.as_f64()
+                    .and_then(serde_json::Number::from_f64)
+                    .map_or(J::Null, J::Number)
+            }
+        }
+        Y::String(s) => J::String(s),
+        Y::Sequence(items) => J::Array(items.into_iter().map(yaml_to_json).collect()),
+        Y::Mapping(m) => J::Object(
+            m.into_iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        Y::String(s) => s,
+                        other => match yaml_to_json(other) {
+                            J::String(s) => s,
+                            j => j.to_string(),
+                        },
+                    };
+                    (key, yaml_to_json(v))
+                })
+                .collect(),
+        ),
+        Y::Tagged(t) => yaml_to_json(t.value),
+    }
+}
+
+/// A plan of a provider org, identified by `(org, slug)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanSpec {
+    pub org: String,
+    /// Identity within the org.
+    pub slug: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// `public` or `private`.
+    pub visibility: Visibility,
+    /// `false` when created without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_required: Option<bool>,
+    /// `draft`, `published` or `retired`; new plans start as `draft`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<PlanStatus>,
+    /// The APIs it includes, by slug within the plan's org.
+    pub apis: Vec<PlanApiSpec>,
+}
+
+/// One API of a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanApiSpec {
+    /// Slug of an API of the plan's org.
+    pub api: String,
+    /// `operationId`s included; absent means every operation, present and future.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operations: Option<Vec<String>>,
+}
+
+/// An app of a consumer org, identified by `(org, slug)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppSpec {
+    pub org: String,
+    /// Identity within the org.
+    pub slug: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// Reads an RFC 3339 timestamp from a string, or from a TOML datetime (which the `toml`
+/// crate hands over as a one-entry map).
+fn de_timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<Option<OffsetDateTime>, D::Error> {
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = Option<OffsetDateTime>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an RFC 3339 timestamp like 2027-01-01T00:00:00Z")
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+            OffsetDateTime::parse(s, &Rfc3339).map(Some).map_err(|_| {
+                E::custom(format!(
+                    "{s:?} is not an RFC 3339 timestamp like 2027-01-01T00:00:00Z"
+                ))
+            })
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+            let Some((_, s)) = m.next_entry::<String, String>()? else {
+                return Err(serde::de::Error::custom("expected a timestamp"));
+            };
+            self.visit_str(&s)
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    d.deserialize_any(V)
+}
+
+fn ser_timestamp<S: Serializer>(t: &Option<OffsetDateTime>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&t.format(&Rfc3339).map_err(serde::ser::Error::custom)?),
+        None => s.serialize_none(),
+    }
+}

@@ -1,0 +1,444 @@
+//! End-to-end tests of the real `tollgate` binary on 127.0.0.1.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tollgate");
+
+/// A running `tollgate serve`.
+struct Server {
+    child: Child,
+    admin: String,
+    gateway: String,
+    stdout: std::sync::mpsc::Receiver<String>,
+}
+
+impl Server {
+    /// Starts the binary in `cwd` with `args` after `serve`, on ephemeral ports, and
+    /// waits until it says where it listens.
+    fn start(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(BIN);
+        cmd.current_dir(cwd)
+            .arg("serve")
+            .args([
+                "--admin-listen",
+                "127.0.0.1:0",
+                "--gateway-listen",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+            ])
+            .args(args)
+            .env_remove("TOLLGATE_ADMIN_TOKEN")
+            .env_remove("TOLLGATE_MASTER_KEY")
+            .env_remove("TOLLGATE_DATA_DIR")
+            .env_remove("TOLLGATE_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start tollgate");
+        let (tx, stdout) = std::sync::mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let err = child.stderr.take().unwrap();
+        let (etx, erx) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                let _ = etx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut seen = Vec::new();
+        while Instant::now() < deadline {
+            match erx.recv_timeout(Duration::from_millis(200)) {
+                Ok(line) => {
+                    if let Some(rest) = line.strip_prefix("Tollgate is running: admin API ") {
+                        let bare = |u: &str| u.trim_start_matches("http://").to_owned();
+                        let admin = bare(rest.split(' ').next().unwrap());
+                        let gateway = bare(
+                            rest.split("gateway ")
+                                .nth(1)
+                                .unwrap()
+                                .split(' ')
+                                .next()
+                                .unwrap(),
+                        );
+                        std::thread::spawn(move || for _ in erx {});
+                        return Server {
+                            child,
+                            admin,
+                            gateway,
+                            stdout,
+                        };
+                    }
+                    seen.push(line);
+                }
+                Err(_) => {
+                    if let Ok(Some(status)) = child.try_wait() {
+                        panic!("tollgate exited with {status}: {}", seen.join("\n"));
+                    }
+                }
+            }
+        }
+        let _ = child.kill();
+        panic!("tollgate did not start: {}", seen.join("\n"));
+    }
+
+    /// Sends SIGTERM and returns the exit code.
+    fn stop(mut self) -> i32 {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return s.code().unwrap_or(-1);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        panic!("tollgate did not stop on SIGTERM");
+    }
+
+    fn stdout_lines(&self) -> Vec<String> {
+        std::thread::sleep(Duration::from_millis(100));
+        self.stdout.try_iter().collect()
+    }
+}
+
+/// A blocking HTTP/1.1 request (the tests need nothing fancier).
+fn http(method: &str, url: &str, token: Option<&str>, body: Option<&Value>) -> (u16, Value) {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let body = body
+        .map(|b| serde_json::to_vec(b).unwrap())
+        .unwrap_or_default();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if !body.is_empty() {
+        req.push_str("Content-Type: application/json\r\n");
+    }
+    if let Some(t) = token {
+        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    s.write_all(&body).unwrap();
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).unwrap();
+    let text = String::from_utf8_lossy(&resp);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(Value::String(body)),
+    )
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((len, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(len.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = &rest[n + 2..];
+    }
+    out
+}
+
+fn tollgate(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(cwd)
+        .args(args)
+        .env_remove("TOLLGATE_ADMIN_TOKEN")
+        .env_remove("TOLLGATE_DATA_DIR");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[cfg(unix)]
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn serve_creates_its_data_dir_prints_the_token_once_and_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[], &[]);
+    let data = dir.path().join("tollgate-data");
+    assert!(data.join("tollgate.db").exists());
+    let token = std::fs::read_to_string(data.join("admin-token"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    #[cfg(unix)]
+    {
+        assert_eq!(mode(&data.join("admin-token")), 0o600);
+        assert_eq!(mode(&data.join("master.key")), 0o600);
+    }
+    let printed = s.stdout_lines().join("\n");
+    assert!(
+        printed.contains(&token),
+        "the token is printed on first start: {printed}"
+    );
+    assert_eq!(
+        http("GET", &format!("http://{}/healthz", s.admin), None, None).0,
+        200
+    );
+    let (status, ready) = http("GET", &format!("http://{}/readyz", s.admin), None, None);
+    assert_eq!(status, 200, "{ready}");
+    assert_eq!(ready["store"], true);
+    assert_eq!(
+        http("GET", &format!("http://{}/v1/orgs", s.admin), None, None).0,
+        401
+    );
+    assert_eq!(
+        http(
+            "GET",
+            &format!("http://{}/v1/orgs", s.admin),
+            Some(&token),
+            None
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        http(
+            "GET",
+            &format!("http://{}/_tollgate/health", s.gateway),
+            None,
+            None
+        )
+        .0,
+        200
+    );
+    assert_eq!(s.stop(), 0, "SIGTERM exits 0");
+
+    // Second start: same token, not printed again; data kept.
+    let s = Server::start(dir.path(), &[], &[]);
+    assert!(!s.stdout_lines().join("\n").contains(&token));
+    assert_eq!(
+        http(
+            "GET",
+            &format!("http://{}/v1/orgs", s.admin),
+            Some(&token),
+            None
+        )
+        .0,
+        200
+    );
+    assert_eq!(s.stop(), 0);
+}
+
+#[test]
+fn configuration_precedence_is_flag_then_env_then_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("tollgate.toml");
+    std::fs::write(&cfg, "data_dir = \"from-file\"\ndrain_timeout = 2\n").unwrap();
+    let cfgs = cfg.to_str().unwrap();
+    // File alone.
+    let s = Server::start(dir.path(), &["--config", cfgs], &[]);
+    assert_eq!(s.stop(), 0);
+    assert!(dir.path().join("from-file/tollgate.db").exists());
+    // Env beats file.
+    let s = Server::start(
+        dir.path(),
+        &["--config", cfgs],
+        &[("TOLLGATE_DATA_DIR", "from-env")],
+    );
+    assert_eq!(s.stop(), 0);
+    assert!(dir.path().join("from-env/tollgate.db").exists());
+    // Flag beats env.
+    let s = Server::start(
+        dir.path(),
+        &["--config", cfgs, "--data-dir", "from-flag"],
+        &[("TOLLGATE_DATA_DIR", "from-env-2")],
+    );
+    assert_eq!(s.stop(), 0);
+    assert!(dir.path().join("from-flag/tollgate.db").exists());
+    assert!(!dir.path().join("from-env-2").exists());
+    // A bad config file names the file, line and field, and nothing starts.
+    std::fs::write(&cfg, "data_dir = \"x\"\nadmin_listen = 7\n").unwrap();
+    let (code, _, err) = tollgate(dir.path(), &["serve", "--config", cfgs], &[]);
+    assert_ne!(code, 0);
+    assert!(err.contains("tollgate.toml:2"), "{err}");
+    assert!(
+        err.contains("admin_listen") || err.contains("invalid type"),
+        "{err}"
+    );
+    // The operator token may come from the environment.
+    let s = Server::start(
+        dir.path(),
+        &["--data-dir", "env-token"],
+        &[("TOLLGATE_ADMIN_TOKEN", "tgo_from_the_environment_123")],
+    );
+    assert_eq!(
+        http(
+            "GET",
+            &format!("http://{}/v1/orgs", s.admin),
+            Some("tgo_from_the_environment_123"),
+            None
+        )
+        .0,
+        200
+    );
+    assert_eq!(s.stop(), 0);
+    assert!(!dir.path().join("env-token/admin-token").exists());
+}
+
+#[test]
+fn the_demo_marketplace_is_real() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &["--demo"], &[]);
+    let demo: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("tollgate-data/demo.json")).unwrap(),
+    )
+    .unwrap();
+    let consumer = demo["tokens"]["consumer_developer"].as_str().unwrap();
+    let provider = demo["tokens"]["provider_owner"].as_str().unwrap();
+    let (status, apis) = http(
+        "GET",
+        &format!("http://{}/v1/apis", s.admin),
+        Some(consumer),
+        None,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(apis["items"][0]["base_path"], "/weather/v1");
+    let (_, ops) = http(
+        "GET",
+        &format!(
+            "http://{}/v1/apis/{}/operations",
+            s.admin,
+            demo["ids"]["api"].as_str().unwrap()
+        ),
+        Some(consumer),
+        None,
+    );
+    assert_eq!(ops.as_array().unwrap().len(), 3);
+    let (_, plans) = http(
+        "GET",
+        &format!("http://{}/v1/plans", s.admin),
+        Some(consumer),
+        None,
+    );
+    assert_eq!(plans["items"].as_array().unwrap().len(), 2);
+    let (_, subs) = http(
+        "GET",
+        &format!("http://{}/v1/subscriptions", s.admin),
+        Some(provider),
+        None,
+    );
+    assert_eq!(subs["items"][0]["state"], "active");
+    // The sample upstream answers; the gateway routes the API and asks for a credential.
+    let (status, fc) = http(
+        "GET",
+        &format!("{}/forecast/lima", demo["upstream_url"].as_str().unwrap()),
+        None,
+        None,
+    );
+    assert_eq!((status, fc["city"].as_str()), (200, Some("lima")));
+    let (status, problem) = http(
+        "GET",
+        &format!("http://{}/weather/v1/forecast/lima", s.gateway),
+        None,
+        None,
+    );
+    assert_eq!(status, 401);
+    assert_eq!(
+        problem["type"],
+        "https://tollgate.dev/problems/credential-required"
+    );
+    assert_eq!(s.stop(), 0);
+    // A restart keeps the demo and points its API at the new upstream port.
+    let s = Server::start(dir.path(), &["--demo"], &[]);
+    let demo2: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("tollgate-data/demo.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(demo2["tokens"], demo["tokens"]);
+    let (_, api) = http(
+        "GET",
+        &format!(
+            "http://{}/v1/apis/{}",
+            s.admin,
+            demo["ids"]["api"].as_str().unwrap()
+        ),
+        Some(consumer),
+        None,
+    );
+    assert_eq!(api["upstreams"][0], demo2["upstream_url"]);
+    assert_eq!(s.stop(), 0);
+}
+
+#[test]
+fn serve_on_postgresql() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some(url) = rt.block_on(tollgate_store::testing::fresh_pg_database()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &["--database-url", &url, "--demo"], &[]);
+    let (status, ready) = http("GET", &format!("http://{}/readyz", s.admin), None, None);
+    assert_eq!(status, 200, "{ready}");
+    let token = std::fs::read_to_string(dir.path().join("tollgate-data/admin-token")).unwrap();
+    let (_, orgs) = http(
+        "GET",
+        &format!("http://{}/v1/orgs", s.admin),
+        Some(token.trim()),
+        None,
+    );
+    assert_eq!(orgs["items"].as_array().unwrap().len(), 2);
+    assert_eq!(s.stop(), 0);
+    rt.block_on(tollgate_store::testing::drop_pg_database(&url));
+}
+
+#[test]
+fn help_explains_every_subcommand_and_version_speaks_json() {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["serve", "apply", "export", "keys", "version"] {
+        let (code, out, _) = tollgate(dir.path(), &[sub, "--help"], &[]);
+        assert_eq!(code, 0, "{sub} --help");
+        assert!(
+            out.contains("Usage: tollgate") && out.lines().count() > 5,
+            "{sub} --help is too thin: {out}"
+        );
+    }
+    let (code, out, _) = tollgate(dir.path(), &["version", "--json"], &[]);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["name"], "tollgate");
+}
