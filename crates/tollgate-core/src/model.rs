@@ -101,6 +101,14 @@ pub struct User {
     pub created_at: OffsetDateTime,
 }
 
+/// Body of `PATCH /v1/users/{user_id}` (operators only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUser {
+    /// `operator`, `auditor`, or `null` to remove the marketplace role.
+    pub marketplace_role: Option<MarketplaceRole>,
+}
+
 /// A user's membership of an org.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Member {

@@ -524,6 +524,23 @@ impl Tx {
         r.map(UserRow::into_user).transpose()
     }
 
+    /// Sets or clears a user's marketplace role.
+    pub async fn set_marketplace_role(
+        &mut self,
+        id: UserId,
+        role: Option<MarketplaceRole>,
+    ) -> Result<()> {
+        on_tx!(self, |c| sqlx::query(
+            "UPDATE users SET marketplace_role = $2 WHERE id = $1"
+        )
+        .bind(id.to_string())
+        .bind(role.as_ref().map(enum_str))
+        .execute(c)
+        .await?
+        .rows_affected());
+        Ok(())
+    }
+
     /// Every user holding `role`.
     pub async fn users_with_marketplace_role(
         &mut self,

@@ -24,6 +24,7 @@ type St = State<Arc<AppState>>;
 pub fn router() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new()
         .routes(routes!(me))
+        .routes(routes!(get_user, update_user))
         .routes(routes!(list_orgs, create_org))
         .routes(routes!(get_org, update_org, delete_org))
         .routes(routes!(list_members, add_member))
@@ -62,6 +63,81 @@ async fn me(caller: Caller) -> Json<Me> {
         user: caller.user,
         memberships,
     })
+}
+
+/// Reads a user: yourself, or anyone for operators and marketplace auditors.
+#[utoipa::path(get, path = "/v1/users/{user_id}", tag = "tenancy", params(("user_id" = String, Path)), responses((status = 200, body = User), ReadErrors), security(("bearer" = [])))]
+async fn get_user(
+    State(st): St,
+    caller: Caller,
+    Path(user_id): Path<String>,
+) -> Result<Json<User>, ApiError> {
+    let id: UserId = path_id(&user_id, "user")?;
+    if id != caller.user.id && caller.marketplace_role().is_none() {
+        return Err(ApiError::not_found("user"));
+    }
+    let mut tx = st.store.read().await?;
+    Ok(Json(
+        tx.get_user(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("user"))?,
+    ))
+}
+
+/// Grants or removes a marketplace role (operator or marketplace auditor). Operators only;
+/// the bootstrap operator keeps its role.
+#[utoipa::path(patch, path = "/v1/users/{user_id}", tag = "tenancy", request_body = UpdateUser, params(("user_id" = String, Path)),
+    responses((status = 200, body = User), WriteErrors), security(("bearer" = [])))]
+async fn update_user(
+    State(st): St,
+    caller: Caller,
+    Path(user_id): Path<String>,
+    ApiJson(req): ApiJson<UpdateUser>,
+) -> Result<Json<User>, ApiError> {
+    let id: UserId = path_id(&user_id, "user")?;
+    match caller.marketplace_role() {
+        Some(tollgate_core::roles::MarketplaceRole::Operator) => {}
+        Some(_) => {
+            return Err(ApiError::forbidden(
+                "only operators grant marketplace roles",
+            ));
+        }
+        None => return Err(ApiError::not_found("user")),
+    }
+    if id == st.operator.id {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            "the bootstrap operator keeps its role",
+        ));
+    }
+    let mut tx = st.store.write().await?;
+    let before = tx
+        .get_user(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    let after = User {
+        marketplace_role: req.marketplace_role,
+        ..before.clone()
+    };
+    if after != before {
+        tx.set_marketplace_role(id, req.marketplace_role).await?;
+        audit(
+            &st,
+            &mut tx,
+            &caller,
+            Change {
+                action: "user.set_marketplace_role",
+                target_type: "user",
+                target_id: id.to_string(),
+                org_id: None,
+                before: Some(&before),
+                after: Some(&after),
+            },
+        )
+        .await?;
+        commit(&st, tx, false).await?;
+    }
+    Ok(Json(after))
 }
 
 /// Lists the orgs the caller belongs to (every org, for operators and auditors).

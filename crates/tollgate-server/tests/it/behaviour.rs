@@ -103,6 +103,65 @@ async fn roles_limit_what_members_do() {
                 .status,
             StatusCode::CONFLICT
         );
+        // Operators make marketplace auditors, who read every org but change nothing.
+        let me = app.get("/v1/me", &t.billing).await.body;
+        let uid = me["user"]["id"].as_str().unwrap().to_owned();
+        assert_eq!(
+            app.patch(
+                &format!("/v1/users/{uid}"),
+                &t.owner,
+                json!({"marketplace_role": "auditor"})
+            )
+            .await
+            .status,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            app.patch(
+                &format!("/v1/users/{uid}"),
+                OPERATOR_TOKEN,
+                json!({"marketplace_role": "auditor"})
+            )
+            .await
+            .status,
+            StatusCode::OK
+        );
+        let other = tenant(&app, "other").await;
+        assert_eq!(
+            app.get(&format!("/v1/apps/{}", other.app), &t.billing)
+                .await
+                .status,
+            StatusCode::OK,
+            "marketplace auditors read every org"
+        );
+        assert_eq!(
+            app.patch(
+                &format!("/v1/apps/{}", other.app),
+                &t.billing,
+                json!({"name": "x"})
+            )
+            .await
+            .status,
+            StatusCode::FORBIDDEN
+        );
+        assert!(
+            app.get("/v1/audit", &t.billing)
+                .await
+                .body
+                .to_string()
+                .contains(&other.org),
+            "and the whole audit log"
+        );
+        assert_eq!(
+            app.patch(
+                &format!("/v1/users/{uid}"),
+                &t.billing,
+                json!({"marketplace_role": "operator"})
+            )
+            .await
+            .status,
+            StatusCode::FORBIDDEN
+        );
         // Auditors read the audit log; developers read none of it.
         let audit = app.get("/v1/audit", &t.auditor).await;
         assert!(!audit.body["items"].as_array().unwrap().is_empty());

@@ -27,6 +27,7 @@ fn body(method: &Method, path: &str, a: &Tenant) -> Option<Value> {
     Some(match (method.as_str(), path) {
         ("GET" | "DELETE", _) => return None,
         ("PATCH", "/v1/orgs/{org_id}") => json!({"name": "pwned"}),
+        ("PATCH", "/v1/users/{user_id}") => json!({"marketplace_role": "operator"}),
         ("POST", "/v1/orgs/{org_id}/members") => {
             json!({"email": "mallory@evil.example", "role": "owner"})
         }
