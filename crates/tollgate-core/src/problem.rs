@@ -107,3 +107,18 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod doc_tests {
+    use super::ErrorCode;
+
+    /// docs/problems.md documents every slug with its status and title.
+    #[test]
+    fn every_code_is_documented() {
+        let doc = include_str!("../../../docs/problems.md");
+        for code in ErrorCode::ALL {
+            let row = format!("| `{}` | {} | {} |", code.slug(), code.status(), code.title());
+            assert!(doc.contains(&row), "docs/problems.md lacks or misstates: {row}");
+        }
+    }
+}
