@@ -640,6 +640,13 @@ async fn responses_match_the_openapi_document() {
                 }
             }
         }
+        // The check can fail: a body that breaks the schema is caught.
+        let mut r = app.get(&format!("/v1/orgs/{}", t.org), &t.owner).await;
+        r.body["revision"] = json!("not a number");
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            validate_body(&doc, "get", "/v1/orgs/{org_id}", "200", &r)
+        }));
+        assert!(caught.is_err(), "a wrong body must not validate");
         // Every operation documents its errors and its security.
         for (path, item) in doc["paths"].as_object().unwrap() {
             for (method, op) in item.as_object().unwrap() {

@@ -264,3 +264,38 @@ where
         db.cleanup().await;
     }
 }
+
+/// Validates a response body against the schema `/openapi.json` declares for it.
+pub fn validate_body(doc: &Value, method: &str, template: &str, status: &str, r: &Reply) {
+    let content = &doc["paths"][template][method]["responses"][status]["content"];
+    let ct = r
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let declared = content
+        .as_object()
+        .map(|c| c.keys().cloned().collect::<Vec<_>>())
+        .unwrap_or_default();
+    assert!(
+        declared.iter().any(|d| ct.starts_with(d.as_str())),
+        "{method} {template} {status}: content type {ct} not among {declared:?}"
+    );
+    let schema = &content[ct.split(';').next().unwrap()]["schema"];
+    if schema.is_null() {
+        return; // e.g. an HTML page: the content type is all there is to check.
+    }
+    // Component refs resolve against a root that carries the document's components.
+    let root = json!({"$schema": "https://json-schema.org/draft/2020-12/schema", "allOf": [schema], "components": doc["components"]});
+    let validator = jsonschema::validator_for(&root)
+        .unwrap_or_else(|e| panic!("schema of {method} {template} {status}: {e}"));
+    let errors: Vec<String> = validator
+        .iter_errors(&r.body)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{method} {template} {status}: body does not match /openapi.json: {errors:?}\n{}",
+        r.body
+    );
+}
