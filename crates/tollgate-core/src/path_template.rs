@@ -212,3 +212,44 @@ mod tests {
         assert_eq!(a.params().collect::<Vec<_>>(), ["id"]);
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn segment() -> impl Strategy<Value = Segment> {
+        prop_oneof![
+            "[a-z0-9._~-]{1,8}".prop_map(Segment::Literal),
+            "[a-zA-Z][a-zA-Z0-9_]{0,6}".prop_map(Segment::Param),
+        ]
+    }
+
+    proptest! {
+        /// Display then parse gives the same template, and a path built from it by
+        /// filling every parameter matches it with exactly those values.
+        #[test]
+        fn round_trip_and_match(segs in proptest::collection::vec(segment(), 0..6), value in "[a-zA-Z0-9-]{1,10}") {
+            let mut names = std::collections::HashSet::new();
+            let segs: Vec<Segment> = segs.into_iter().filter(|s| match s { Segment::Param(p) => names.insert(p.clone()), Segment::Literal(_) => true }).collect();
+            let t = PathTemplate { segments: segs.clone() };
+            let parsed = PathTemplate::parse(&t.to_string()).unwrap();
+            prop_assert_eq!(&parsed, &t);
+            let path: String = if segs.is_empty() { "/".into() } else {
+                segs.iter().map(|s| match s { Segment::Literal(l) => format!("/{l}"), Segment::Param(_) => format!("/{value}") }).collect()
+            };
+            let m = t.matches(&path).expect("filled path matches");
+            prop_assert_eq!(m.len(), t.params().count());
+            prop_assert!(m.iter().all(|(_, v)| *v == value));
+            // One more segment never matches.
+            let longer = format!("{}/extra", path.trim_end_matches('/'));
+            prop_assert!(t.matches(&longer).is_none());
+        }
+
+        /// Parsing never panics on arbitrary input.
+        #[test]
+        fn parse_never_panics(s in "\\PC{0,40}") {
+            let _ = PathTemplate::parse(&s);
+        }
+    }
+}

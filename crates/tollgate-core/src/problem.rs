@@ -117,8 +117,16 @@ mod doc_tests {
     fn every_code_is_documented() {
         let doc = include_str!("../../../docs/problems.md");
         for code in ErrorCode::ALL {
-            let row = format!("| `{}` | {} | {} |", code.slug(), code.status(), code.title());
-            assert!(doc.contains(&row), "docs/problems.md lacks or misstates: {row}");
+            let row = format!(
+                "| `{}` | {} | {} |",
+                code.slug(),
+                code.status(),
+                code.title()
+            );
+            assert!(
+                doc.contains(&row),
+                "docs/problems.md lacks or misstates: {row}"
+            );
         }
     }
 }
