@@ -442,3 +442,36 @@ fn help_explains_every_subcommand_and_version_speaks_json() {
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["name"], "tollgate");
 }
+
+#[test]
+fn keys_list_and_rotate_with_overlap() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[], &[]);
+    let url = format!("http://{}", s.admin);
+    let (code, out, err) = tollgate(dir.path(), &["keys", "list", "--json", "--admin-url", &url], &[]);
+    assert_eq!(code, 0, "{err}");
+    let keys: Value = serde_json::from_str(&out).unwrap();
+    let keys = keys.as_array().unwrap();
+    assert_eq!(keys.len(), 7, "one active key per purpose on first start");
+    assert!(keys.iter().all(|k| k["state"] == "active"));
+    assert!(!out.contains("sealed"), "no secret material is listed");
+    let old = keys.iter().find(|k| k["purpose"] == "token_signing").unwrap()["id"].clone();
+    let (code, out, err) = tollgate(dir.path(), &["keys", "rotate", "token_signing", "--json", "--admin-url", &url], &[]);
+    assert_eq!(code, 0, "{err}");
+    let rotated: Value = serde_json::from_str(&out).unwrap();
+    assert_ne!(rotated["new"]["id"], old);
+    assert_eq!(rotated["updated"][0]["id"], old);
+    assert_eq!(rotated["updated"][0]["state"], "retiring");
+    // The rotation survives a restart (it is in the store, not only in memory).
+    assert_eq!(s.stop(), 0);
+    let s = Server::start(dir.path(), &[], &[]);
+    let url = format!("http://{}", s.admin);
+    let (_, out, _) = tollgate(dir.path(), &["keys", "list", "--json", "--admin-url", &url], &[]);
+    let keys: Value = serde_json::from_str(&out).unwrap();
+    let token_keys: Vec<&Value> = keys.as_array().unwrap().iter().filter(|k| k["purpose"] == "token_signing").collect();
+    assert_eq!(token_keys.len(), 2);
+    let (code, _, err) = tollgate(dir.path(), &["keys", "rotate", "no_such_purpose", "--admin-url", &url], &[]);
+    assert_ne!(code, 0);
+    assert!(err.contains("404"), "{err}");
+    assert_eq!(s.stop(), 0);
+}
