@@ -12,6 +12,7 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 mod idempotency;
+pub mod jobs;
 pub mod ops;
 pub mod routes;
 pub mod snapshot;
@@ -185,6 +186,7 @@ pub async fn serve(
     snapshot::refresh(&state)
         .await
         .map_err(|e| std::io::Error::other(format!("initial snapshot: {}", e.detail)))?;
+    let housekeeping = jobs::spawn(state.clone(), Duration::from_secs(60));
     let (tx, rx) = tokio::sync::watch::channel(false);
     let (router, _) = admin_router(state.clone());
     let admin_rx = rx.clone();
@@ -237,6 +239,7 @@ pub async fn serve(
         }
         Err(_) => tracing::warn!("drain timeout reached; closing remaining connections"),
     }
+    housekeeping.abort();
     state.store.close().await;
     tracing::info!("stopped");
     Ok(())

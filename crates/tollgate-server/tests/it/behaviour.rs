@@ -269,6 +269,35 @@ async fn idempotency_keys_replay_and_refuse_other_bodies() {
             )
         );
         assert_eq!(r1.body["errors"], r2.body["errors"]);
+        // Housekeeping forgets nothing younger than 24 hours.
+        let (forgotten, _) = tollgate_server::jobs::run_once(&app.state).await.unwrap();
+        assert_eq!(forgotten, 0);
+        let again = app
+            .call(
+                Method::POST,
+                "/v1/apps",
+                Some(&t.developer),
+                Some(body.clone()),
+                &key,
+            )
+            .await;
+        assert_eq!(again.headers.get("idempotent-replayed").unwrap(), "true");
+        // After 24 hours the key is forgotten and the request runs again (here: a conflict,
+        // since the app exists).
+        app.clock.advance(time::Duration::hours(25));
+        let (forgotten, _) = tollgate_server::jobs::run_once(&app.state).await.unwrap();
+        assert!(forgotten >= 3, "{forgotten}");
+        let late = app
+            .call(
+                Method::POST,
+                "/v1/apps",
+                Some(&t.developer),
+                Some(body.clone()),
+                &key,
+            )
+            .await;
+        assert!(late.headers.get("idempotent-replayed").is_none());
+        assert_eq!(late.status, StatusCode::CONFLICT);
     })
     .await;
 }
@@ -421,6 +450,20 @@ async fn credentials_are_checked() {
             );
             assert!(r.headers.contains_key(header::WWW_AUTHENTICATE));
         }
+        // Tokens expire.
+        let short = app
+            .create(
+                "/v1/tokens",
+                &t.developer,
+                json!({"name": "short", "expires_in_days": 1}),
+            )
+            .await;
+        let short = short["secret"].as_str().unwrap().to_owned();
+        assert_eq!(app.get("/v1/me", &short).await.status, StatusCode::OK);
+        app.clock.advance(time::Duration::days(2));
+        let r = app.get("/v1/me", &short).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert!(r.body["detail"].as_str().unwrap().contains("expired"));
         // A token made and revoked stops working at once.
         let made = app
             .create(

@@ -6,7 +6,7 @@ use http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use tollgate_core::SystemClock;
+use tollgate_core::FixedClock;
 use tollgate_gateway::{Snapshot, SnapshotHandle};
 use tollgate_keyring::MasterKey;
 use tollgate_server::AppState;
@@ -23,6 +23,8 @@ pub struct Reply {
 }
 
 pub struct App {
+    /// The marketplace's clock: tests move it forward.
+    pub clock: Arc<FixedClock>,
     pub router: axum::Router,
     pub openapi: Value,
     pub state: Arc<AppState>,
@@ -42,10 +44,11 @@ pub fn petstore() -> Value {
 
 impl App {
     pub async fn new(store: Store) -> App {
+        let clock = Arc::new(FixedClock::new(time::OffsetDateTime::now_utc()));
         let state = Arc::new(
             AppState::init(
                 store,
-                Arc::new(SystemClock),
+                clock.clone(),
                 MasterKey::generate().unwrap(),
                 OPERATOR_TOKEN,
                 SnapshotHandle::new(Snapshot::empty()),
@@ -57,6 +60,7 @@ impl App {
         let (router, openapi) = tollgate_server::admin_router(state.clone());
         let openapi = serde_json::to_value(&openapi).unwrap();
         App {
+            clock,
             router,
             openapi,
             state,
