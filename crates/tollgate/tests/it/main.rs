@@ -448,15 +448,34 @@ fn keys_list_and_rotate_with_overlap() {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start(dir.path(), &[], &[]);
     let url = format!("http://{}", s.admin);
-    let (code, out, err) = tollgate(dir.path(), &["keys", "list", "--json", "--admin-url", &url], &[]);
+    let (code, out, err) = tollgate(
+        dir.path(),
+        &["keys", "list", "--json", "--admin-url", &url],
+        &[],
+    );
     assert_eq!(code, 0, "{err}");
     let keys: Value = serde_json::from_str(&out).unwrap();
     let keys = keys.as_array().unwrap();
     assert_eq!(keys.len(), 7, "one active key per purpose on first start");
     assert!(keys.iter().all(|k| k["state"] == "active"));
     assert!(!out.contains("sealed"), "no secret material is listed");
-    let old = keys.iter().find(|k| k["purpose"] == "token_signing").unwrap()["id"].clone();
-    let (code, out, err) = tollgate(dir.path(), &["keys", "rotate", "token_signing", "--json", "--admin-url", &url], &[]);
+    let old = keys
+        .iter()
+        .find(|k| k["purpose"] == "token_signing")
+        .unwrap()["id"]
+        .clone();
+    let (code, out, err) = tollgate(
+        dir.path(),
+        &[
+            "keys",
+            "rotate",
+            "token_signing",
+            "--json",
+            "--admin-url",
+            &url,
+        ],
+        &[],
+    );
     assert_eq!(code, 0, "{err}");
     let rotated: Value = serde_json::from_str(&out).unwrap();
     assert_ne!(rotated["new"]["id"], old);
@@ -466,12 +485,147 @@ fn keys_list_and_rotate_with_overlap() {
     assert_eq!(s.stop(), 0);
     let s = Server::start(dir.path(), &[], &[]);
     let url = format!("http://{}", s.admin);
-    let (_, out, _) = tollgate(dir.path(), &["keys", "list", "--json", "--admin-url", &url], &[]);
+    let (_, out, _) = tollgate(
+        dir.path(),
+        &["keys", "list", "--json", "--admin-url", &url],
+        &[],
+    );
     let keys: Value = serde_json::from_str(&out).unwrap();
-    let token_keys: Vec<&Value> = keys.as_array().unwrap().iter().filter(|k| k["purpose"] == "token_signing").collect();
+    let token_keys: Vec<&Value> = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["purpose"] == "token_signing")
+        .collect();
     assert_eq!(token_keys.len(), 2);
-    let (code, _, err) = tollgate(dir.path(), &["keys", "rotate", "no_such_purpose", "--admin-url", &url], &[]);
+    let (code, _, err) = tollgate(
+        dir.path(),
+        &["keys", "rotate", "no_such_purpose", "--admin-url", &url],
+        &[],
+    );
     assert_ne!(code, 0);
     assert!(err.contains("404"), "{err}");
     assert_eq!(s.stop(), 0);
+}
+
+#[test]
+fn apply_is_idempotent_and_export_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Server::start(dir.path(), &["--data-dir", "a", "--demo"], &[]);
+    let a_url = format!("http://{}", a.admin);
+    let conn_a = ["--admin-url", a_url.as_str(), "--data-dir", "a"];
+    let exported = dir.path().join("catalog.yaml");
+    let (code, _, err) = tollgate(
+        dir.path(),
+        &[
+            &["export", "-o", exported.to_str().unwrap()][..],
+            &conn_a[..],
+        ]
+        .concat(),
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(&exported).unwrap();
+    assert!(
+        text.contains("acme-weather")
+            && text.contains("/weather/v1")
+            && text.contains("getForecast"),
+        "{text}"
+    );
+    // Applying what is already there changes nothing.
+    let (code, out, err) = tollgate(
+        dir.path(),
+        &[
+            &["apply", "-f", exported.to_str().unwrap(), "--json"][..],
+            &conn_a[..],
+        ]
+        .concat(),
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["changes"], 0, "{out}");
+
+    // Applied to an empty marketplace, the export reproduces the same catalog.
+    let b = Server::start(dir.path(), &["--data-dir", "b"], &[]);
+    let b_url = format!("http://{}", b.admin);
+    let conn_b = ["--admin-url", b_url.as_str(), "--data-dir", "b"];
+    let (code, out, err) = tollgate(
+        dir.path(),
+        &[
+            &["apply", "-f", exported.to_str().unwrap(), "--dry-run"][..],
+            &conn_b[..],
+        ]
+        .concat(),
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("create org acme-weather"), "{out}");
+    let (code, out, err) = tollgate(
+        dir.path(),
+        &[
+            &["apply", "-f", exported.to_str().unwrap(), "--json"][..],
+            &conn_b[..],
+        ]
+        .concat(),
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert!(r["changes"].as_u64().unwrap() >= 8, "{out}");
+    let (code, out, _) = tollgate(
+        dir.path(),
+        &[
+            &["apply", "-f", exported.to_str().unwrap(), "--json"][..],
+            &conn_b[..],
+        ]
+        .concat(),
+        &[],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["changes"],
+        0,
+        "second apply: {out}"
+    );
+    let (_, again, _) = tollgate(dir.path(), &[&["export"][..], &conn_b[..]].concat(), &[]);
+    assert_eq!(again, text, "export → apply → export is lossless");
+
+    // A change is one step; a broken manifest names file, line and field and changes nothing.
+    std::fs::write(
+        &exported,
+        text.replace("name: Globex Dashboard", "name: Globex Dashboard 2"),
+    )
+    .unwrap();
+    let (code, out, err) = tollgate(
+        dir.path(),
+        &[
+            &["apply", "-f", exported.to_str().unwrap(), "--dry-run"][..],
+            &conn_b[..],
+        ]
+        .concat(),
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("1 change"), "{out}");
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "orgs:\n  - slug: ok-org\n    name: OK\n    kind: provider\n  - slug: Bad Slug\n    name: x\n    kind: provider\n").unwrap();
+    let (code, _, err) = tollgate(
+        dir.path(),
+        &[&["apply", "-f", bad.to_str().unwrap()][..], &conn_b[..]].concat(),
+        &[],
+    );
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("bad.yaml:5") && err.contains("orgs[1].slug"),
+        "{err}"
+    );
+    let token = std::fs::read_to_string(dir.path().join("b/admin-token")).unwrap();
+    let (_, orgs) = http("GET", &format!("{b_url}/v1/orgs"), Some(token.trim()), None);
+    assert!(
+        !orgs.to_string().contains("ok-org"),
+        "nothing applied from a broken manifest"
+    );
+    assert_eq!(a.stop(), 0);
+    assert_eq!(b.stop(), 0);
 }

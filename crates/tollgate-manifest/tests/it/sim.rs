@@ -1,0 +1,243 @@
+//! A stand-in for the admin API: applies steps to an in-memory catalog the way the
+//! server does, so tests can apply a plan and plan again. Bodies go through the core
+//! request types (all `deny_unknown_fields`), so a wrong body shape fails here.
+
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use tollgate_core::hash::canonical_sha256;
+use tollgate_core::model::*;
+use tollgate_core::{ApiId, AppId, OrgId, PlanId};
+use tollgate_manifest::{Catalog, Ids, Step};
+
+const T0: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
+
+fn parse<T: serde::de::DeserializeOwned>(body: Value) -> T {
+    serde_json::from_value(body.clone()).unwrap_or_else(|e| panic!("bad body {body}: {e}"))
+}
+
+fn id_in(path: &str) -> uuid::Uuid {
+    path.split('/').nth(3).unwrap().parse().unwrap()
+}
+
+fn info(doc: &Value) -> OpenApiInfo {
+    OpenApiInfo {
+        openapi: doc["openapi"].as_str().unwrap_or_default().into(),
+        title: doc["info"]["title"].as_str().unwrap_or_default().into(),
+        version: doc["info"]["version"].as_str().unwrap_or_default().into(),
+        sha256: canonical_sha256(doc).unwrap(),
+        operation_count: 0,
+    }
+}
+
+fn check_rev(step: &Step, revision: &mut i64) {
+    if let Some(m) = step.if_match() {
+        assert_eq!(m, *revision, "If-Match of `{step}`");
+    }
+    *revision += 1;
+}
+
+/// Runs `steps` against `cat` like the `tollgate apply` executor would.
+pub fn apply(cat: &mut Catalog, steps: &[Step]) {
+    let mut ids = Ids::from_catalog(cat);
+    for step in steps {
+        let (method, path) = step.method_and_path(&ids).unwrap();
+        let body = step.body(&ids).unwrap();
+        let created = match (method, path.as_str()) {
+            ("POST", "/v1/orgs") => {
+                let r: CreateOrg = parse(body);
+                let id = OrgId::new();
+                cat.orgs.push(Org {
+                    id,
+                    slug: r.slug,
+                    name: r.name,
+                    kind: r.kind,
+                    created_at: T0,
+                    updated_at: T0,
+                    revision: 1,
+                });
+                Some(id.0)
+            }
+            ("POST", "/v1/apis") => {
+                let r: CreateApi = parse(body);
+                assert!(
+                    cat.orgs
+                        .iter()
+                        .any(|o| o.id == r.org_id && o.kind.provides())
+                );
+                let id = ApiId::new();
+                cat.apis.push((
+                    Api {
+                        id,
+                        org_id: r.org_id,
+                        slug: r.slug,
+                        name: r.name,
+                        version: r.version,
+                        description: r.description,
+                        base_path: r.base_path,
+                        hosts: r.hosts,
+                        upstreams: r.upstreams,
+                        status: ApiStatus::Draft,
+                        sunset: None,
+                        openapi: r.openapi.as_ref().map(info),
+                        created_at: T0,
+                        updated_at: T0,
+                        revision: 1,
+                    },
+                    r.openapi,
+                ));
+                Some(id.0)
+            }
+            ("POST", "/v1/plans") => {
+                let r: CreatePlan = parse(body);
+                for pa in &r.apis {
+                    let (api, _) = cat.apis.iter().find(|(a, _)| a.id == pa.api_id).unwrap();
+                    assert_eq!(api.org_id, r.org_id);
+                    assert_ne!(api.status, ApiStatus::Retired);
+                }
+                let id = PlanId::new();
+                cat.plans.push(Plan {
+                    id,
+                    org_id: r.org_id,
+                    slug: r.slug,
+                    name: r.name,
+                    description: r.description,
+                    visibility: r.visibility,
+                    approval_required: r.approval_required,
+                    status: PlanStatus::Draft,
+                    apis: r.apis,
+                    created_at: T0,
+                    updated_at: T0,
+                    revision: 1,
+                });
+                Some(id.0)
+            }
+            ("POST", "/v1/apps") => {
+                let r: CreateApp = parse(body);
+                assert!(
+                    cat.orgs
+                        .iter()
+                        .any(|o| o.id == r.org_id && o.kind.consumes())
+                );
+                let id = AppId::new();
+                cat.apps.push(App {
+                    id,
+                    org_id: r.org_id,
+                    slug: r.slug,
+                    name: r.name,
+                    description: r.description,
+                    created_at: T0,
+                    updated_at: T0,
+                    revision: 1,
+                });
+                Some(id.0)
+            }
+            ("PATCH", p) if p.starts_with("/v1/orgs/") => {
+                let id = OrgId(id_in(p));
+                let r: UpdateOrg = parse(body);
+                let o = cat.orgs.iter_mut().find(|o| o.id == id).unwrap();
+                check_rev(step, &mut o.revision);
+                o.name = r.name.unwrap_or(o.name.clone());
+                o.kind = r.kind.unwrap_or(o.kind);
+                None
+            }
+            ("PUT", p) if p.ends_with("/openapi") => {
+                let id = ApiId(id_in(p));
+                let (a, doc) = cat.apis.iter_mut().find(|(a, _)| a.id == id).unwrap();
+                assert_ne!(a.status, ApiStatus::Retired);
+                check_rev(step, &mut a.revision);
+                a.openapi = Some(info(&body));
+                *doc = Some(body);
+                None
+            }
+            ("PATCH", p) if p.starts_with("/v1/apis/") => {
+                let id = ApiId(id_in(p));
+                let r: UpdateApi = parse(body);
+                assert!(r.validate().is_empty(), "{:?}", r.validate());
+                let (a, _) = cat.apis.iter_mut().find(|(a, _)| a.id == id).unwrap();
+                check_rev(step, &mut a.revision);
+                if let Some(v) = r.name {
+                    a.name = v;
+                }
+                if let Some(v) = r.version {
+                    a.version = v;
+                }
+                if let Some(v) = r.description {
+                    a.description = v;
+                }
+                if let Some(v) = r.base_path {
+                    a.base_path = v;
+                }
+                if let Some(v) = r.hosts {
+                    a.hosts = v;
+                }
+                if let Some(v) = r.upstreams {
+                    a.upstreams = v;
+                }
+                if let Some(to) = r.status {
+                    assert!(a.status.can_become(to), "{:?} -> {to:?}", a.status);
+                    if to == ApiStatus::Published {
+                        assert!(a.openapi.is_some(), "publishing needs a document");
+                    }
+                    a.status = to;
+                    a.sunset = if to == ApiStatus::Deprecated {
+                        r.sunset
+                    } else {
+                        None
+                    };
+                }
+                None
+            }
+            ("PATCH", p) if p.starts_with("/v1/plans/") => {
+                let id = PlanId(id_in(p));
+                let r: UpdatePlan = parse(body);
+                let apis = cat.apis.clone();
+                let plan = cat.plans.iter_mut().find(|x| x.id == id).unwrap();
+                assert_ne!(plan.status, PlanStatus::Retired);
+                check_rev(step, &mut plan.revision);
+                if let Some(v) = r.name {
+                    plan.name = v;
+                }
+                if let Some(v) = r.description {
+                    plan.description = v;
+                }
+                if let Some(v) = r.visibility {
+                    plan.visibility = v;
+                }
+                if let Some(v) = r.approval_required {
+                    plan.approval_required = v;
+                }
+                if let Some(v) = r.apis {
+                    plan.apis = v;
+                }
+                if let Some(to) = r.status {
+                    assert!(plan.status.can_become(to));
+                    plan.status = to;
+                }
+                if plan.status == PlanStatus::Published {
+                    for pa in &plan.apis {
+                        let (a, _) = apis.iter().find(|(a, _)| a.id == pa.api_id).unwrap();
+                        assert!(
+                            a.status.in_catalog(),
+                            "plan published before API {}",
+                            a.slug
+                        );
+                    }
+                }
+                None
+            }
+            ("PATCH", p) if p.starts_with("/v1/apps/") => {
+                let id = AppId(id_in(p));
+                let r: UpdateApp = parse(body);
+                let a = cat.apps.iter_mut().find(|x| x.id == id).unwrap();
+                check_rev(step, &mut a.revision);
+                a.name = r.name.unwrap_or(a.name.clone());
+                a.description = r.description.unwrap_or(a.description.clone());
+                None
+            }
+            other => panic!("unexpected request {other:?}"),
+        };
+        if let Some(id) = created {
+            ids.record(step, &json!({ "id": id.to_string() })).unwrap();
+        }
+    }
+}
