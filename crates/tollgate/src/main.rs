@@ -1,5 +1,20 @@
 //! The `tollgate` binary: serve the marketplace, apply and export catalogs, manage keys.
 
+/// `println!` for command output: a closed pipe (`tollgate keys list | head -1`) ends
+/// the process quietly instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::write_out(&format!($($arg)*), true)
+    };
+}
+
+/// `print!` counterpart of [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::write_out(&format!($($arg)*), false)
+    };
+}
+
 mod client;
 mod config;
 mod demo;
@@ -80,9 +95,9 @@ fn main() -> std::process::ExitCode {
             Command::Keys { command } => manifest_cmd::keys(command).await,
             Command::Version { json } => {
                 if json {
-                    println!("{}", serde_json::json!({"name": "tollgate", "version": env!("CARGO_PKG_VERSION")}));
+                    outln!("{}", serde_json::json!({"name": "tollgate", "version": env!("CARGO_PKG_VERSION")}));
                 } else {
-                    println!("tollgate {}", env!("CARGO_PKG_VERSION"));
+                    outln!("tollgate {}", env!("CARGO_PKG_VERSION"));
                 }
                 Ok(())
             }
@@ -94,6 +109,28 @@ fn main() -> std::process::ExitCode {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+pub(crate) fn write_out(text: &str, newline: bool) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let result = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| {
+            if newline {
+                stdout.write_all(b"\n")
+            } else {
+                Ok(())
+            }
+        })
+        .and_then(|()| stdout.flush());
+    if let Err(e) = result {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write output: {e}");
+        std::process::exit(1);
     }
 }
 

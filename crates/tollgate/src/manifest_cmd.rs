@@ -129,16 +129,19 @@ pub async fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
         KeysCommand::List { json, conn } => {
             let keys = conn.client()?.get("/v1/keys").await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&keys)?);
+                outln!("{}", serde_json::to_string_pretty(&keys)?);
                 return Ok(());
             }
-            println!(
+            outln!(
                 "{:<36}  {:<20}  {:<10}  {:<9}  ACTIVATED",
-                "ID", "PURPOSE", "ALGORITHM", "STATE"
+                "ID",
+                "PURPOSE",
+                "ALGORITHM",
+                "STATE"
             );
             for k in keys.as_array().into_iter().flatten() {
                 let s = |f: &str| k.get(f).and_then(Value::as_str).unwrap_or("").to_owned();
-                println!(
+                outln!(
                     "{:<36}  {:<20}  {:<10}  {:<9}  {}",
                     s("id"),
                     s("purpose"),
@@ -164,9 +167,9 @@ pub async fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
                 .post(&format!("/v1/keys/{purpose}/rotate"), &body)
                 .await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&out)?);
+                outln!("{}", serde_json::to_string_pretty(&out)?);
             } else {
-                println!(
+                outln!(
                     "rotated {purpose}: new key {} is active; {} older key(s) updated",
                     out.pointer("/new/id")
                         .and_then(Value::as_str)
@@ -260,7 +263,7 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<()> {
     };
     if args.dry_run {
         if args.json {
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(
                     &json!({"dry_run": true, "changes": steps.len(), "steps": steps.iter().map(describe).collect::<Vec<_>>()})
@@ -268,9 +271,9 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<()> {
             );
         } else {
             for s in &steps {
-                println!("~ {s}");
+                outln!("~ {s}");
             }
-            println!(
+            outln!(
                 "{} change{} (dry run: nothing was changed)",
                 steps.len(),
                 if steps.len() == 1 { "" } else { "s" }
@@ -319,7 +322,7 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<()> {
             b.set_message(step.to_string());
             b.inc(1);
         } else if !args.json {
-            println!("✓ {step}");
+            outln!("✓ {step}");
         }
         done.push(describe(step));
     }
@@ -327,14 +330,14 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<()> {
         b.finish_and_clear();
     }
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(
                 &json!({"dry_run": false, "changes": done.len(), "steps": done})
             )?
         );
     } else {
-        println!(
+        outln!(
             "{} change{} applied",
             done.len(),
             if done.len() == 1 { "" } else { "s" }
@@ -364,7 +367,7 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
                 p.display()
             );
         }
-        None => print!("{text}"),
+        None => out!("{text}"),
     }
     Ok(())
 }

@@ -155,7 +155,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
     if created {
         // Printed once, to stdout, so it can be captured; it is also in the file.
-        println!(
+        outln!(
             "Operator token (also in {}): {token}",
             cfg.data_dir.join("admin-token").display()
         );
