@@ -90,6 +90,7 @@ impl Server {
             }
         }
         let _ = child.kill();
+        let _ = child.wait();
         panic!("tollgate did not start: {}", seen.join("\n"));
     }
 
