@@ -199,14 +199,14 @@ async fn every_route_answers_as_its_openapi_document_says() {
                 ("post", "/v1/tokens") => Some(json!({"name": "sweep"})),
                 ("patch", "/v1/users/{user_id}") => Some(json!({"marketplace_role": "auditor"})),
                 ("patch", "/v1/orgs/{org_id}/members/{user_id}") => Some(json!({"role": "owner"})),
-                (_, p) if !path.contains('{') && method == "get" => { let _ = p; None }
+                (_, p) if !p.contains('{') && method == "get" => None,
                 _ => body(&m, &path, &a),
             };
             let r = app.call(m, &url, Some(OPERATOR_TOKEN), body, &[]).await;
             let status = r.status.as_u16().to_string();
             let declared: Vec<String> = app.openapi["paths"][&path][&method]["responses"].as_object().unwrap().keys().cloned().collect();
             assert!(declared.contains(&status), "{method} {path} answered {status}, not declared: {}", r.body);
-            if r.status != StatusCode::NO_CONTENT && !(path == "/openapi.json") {
+            if r.status != StatusCode::NO_CONTENT {
                 validate_body(&app.openapi, &method, &path, &status, &r);
             }
             if r.status.is_success() {
