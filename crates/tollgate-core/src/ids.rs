@@ -66,6 +66,10 @@ id_type! {
     AuditId,
     /// A key in the marketplace keyring.
     KeyId,
+    /// A stored term sheet version.
+    TermsId,
+    /// A signed acceptance of a term sheet by a subscriber.
+    AcceptanceId,
 }
 
 #[cfg(test)]

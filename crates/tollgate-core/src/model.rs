@@ -549,6 +549,9 @@ pub struct Plan {
     pub approval_required: bool,
     pub status: PlanStatus,
     pub apis: Vec<PlanApi>,
+    /// The published term sheet version the plan offers now. Subscribers accept it.
+    #[serde(default)]
+    pub terms_id: Option<TermsId>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -581,6 +584,10 @@ pub struct UpdatePlan {
     pub approval_required: Option<bool>,
     pub status: Option<PlanStatus>,
     pub apis: Option<Vec<PlanApi>>,
+    /// Offer a (published) term sheet version of the same org. Existing subscriptions
+    /// keep the version they accepted until they accept this one.
+    #[serde(default)]
+    pub terms_id: Option<TermsId>,
 }
 
 fn check_plan_apis(e: &mut FieldErrors, apis: &[PlanApi]) {
@@ -752,6 +759,9 @@ pub struct Subscription {
     /// The plan's org.
     pub provider_org_id: OrgId,
     pub state: SubscriptionState,
+    /// SHA-256 of the term sheet version the subscription accepted and is served under.
+    #[serde(default)]
+    pub terms_sha256: Option<String>,
     /// Every state change, oldest first.
     pub history: Vec<SubscriptionTransition>,
     #[serde(with = "time::serde::rfc3339")]
@@ -767,6 +777,10 @@ pub struct Subscription {
 pub struct CreateSubscription {
     pub app_id: AppId,
     pub plan_id: PlanId,
+    /// SHA-256 of the plan's current term sheet: subscribing accepts it, and the
+    /// acceptance is recorded and signed. Required when the plan has terms.
+    #[serde(default)]
+    pub accept_terms: Option<String>,
     /// Why the consumer asks for access; shown to the provider when approval is needed.
     #[serde(default)]
     pub reason: String,
@@ -788,6 +802,103 @@ impl TransitionSubscription {
         check_name(&mut e, "/reason", &self.reason, 1000);
         e
     }
+}
+
+// ---------------------------------------------------------------- terms
+
+/// Whether a term sheet version can be offered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TermsStatus {
+    /// Stored and checked; not yet offered by any plan.
+    Draft,
+    /// Compiled to policy and offerable. Immutable.
+    Published,
+}
+
+/// A stored term sheet version. Its content never changes: a change is a new version
+/// with a new `sha256`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TermSheet {
+    pub id: TermsId,
+    pub org_id: OrgId,
+    /// The sheet's own id (stable across versions).
+    pub sheet_id: String,
+    /// Semantic version.
+    pub version: String,
+    /// SHA-256 (hex) of the canonical JSON of the validated sheet: its identity.
+    pub sha256: String,
+    pub status: TermsStatus,
+    /// The validated sheet.
+    #[schema(value_type = Object)]
+    pub document: serde_json::Value,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub published_at: Option<OffsetDateTime>,
+    pub revision: i64,
+}
+
+/// Body of `POST /v1/terms`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTerms {
+    pub org_id: OrgId,
+    /// The term sheet (JSON).
+    #[schema(value_type = Object)]
+    pub document: serde_json::Value,
+}
+
+/// The fields an acceptance signature covers (canonical JSON, version 1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptanceRecord {
+    /// Always `tollgate.acceptance.v1`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub id: AcceptanceId,
+    pub subscription_id: SubscriptionId,
+    pub app_id: AppId,
+    pub plan_id: PlanId,
+    pub consumer_org_id: OrgId,
+    pub provider_org_id: OrgId,
+    pub terms_id: TermsId,
+    pub terms_sha256: String,
+    pub sheet_id: String,
+    pub sheet_version: String,
+    pub accepted_by: UserId,
+    /// RFC 3339, UTC.
+    pub accepted_at: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// The `type` of version-1 acceptance records.
+pub const ACCEPTANCE_V1: &str = "tollgate.acceptance.v1";
+
+impl AcceptanceRecord {
+    /// The bytes the marketplace signs: RFC 8785 canonical JSON of the record.
+    pub fn signing_bytes(&self) -> Vec<u8> {
+        serde_jcs::to_vec(self).unwrap_or_default()
+    }
+}
+
+/// A signed acceptance: the record, the key that signed it and the Ed25519 signature
+/// (base64) over [`AcceptanceRecord::signing_bytes`]. Verify with the key's public part
+/// from `GET /v1/keys`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Acceptance {
+    pub record: AcceptanceRecord,
+    pub key_id: String,
+    pub signature: String,
+}
+
+/// Body of `POST /v1/subscriptions/{subscription_id}/acceptances`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptTerms {
+    /// SHA-256 of the plan's current term sheet, as shown to the subscriber.
+    pub terms_sha256: String,
 }
 
 // ---------------------------------------------------------------- audit

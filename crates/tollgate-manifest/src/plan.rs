@@ -853,6 +853,8 @@ impl<'a> Planner<'a> {
                         ),
                         status: None,
                         apis: None,
+                        // Terms in manifests come with the Terms capability.
+                        terms_id: None,
                     };
                     let apis = d.field("apis", &cur_apis, Some(&desired_apis));
                     if !d.changes.is_empty() {

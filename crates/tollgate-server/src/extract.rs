@@ -181,3 +181,24 @@ pub fn etag(revision: i64) -> axum::http::HeaderValue {
     axum::http::HeaderValue::from_str(&format!("\"{revision}\""))
         .unwrap_or(axum::http::HeaderValue::from_static("\"0\""))
 }
+
+/// The client address and user agent, recorded in acceptance records.
+#[derive(Debug, Clone, Default)]
+pub struct OriginInfo(pub crate::acceptance::Origin);
+
+impl<S: Send + Sync> FromRequestParts<S> for OriginInfo {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string());
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(256).collect());
+        Ok(OriginInfo(crate::acceptance::Origin { ip, user_agent }))
+    }
+}

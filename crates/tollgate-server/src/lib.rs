@@ -8,6 +8,7 @@
 //! extractor authenticates and whose body does: check → write transaction → audit entry
 //! in the same transaction → commit → snapshot refresh when routing changed.
 
+pub mod acceptance;
 pub mod auth;
 pub mod error;
 pub mod extract;

@@ -256,12 +256,13 @@ struct PlanRow {
     visibility: String,
     approval_required: bool,
     status: String,
+    terms_id: Option<String>,
     created_at: OffsetDateTime,
     updated_at: OffsetDateTime,
     revision: i64,
 }
 
-const PLAN_COLS: &str = "id, org_id, slug, name, description, visibility, approval_required, status, created_at, updated_at, revision";
+const PLAN_COLS: &str = "id, org_id, slug, name, description, visibility, approval_required, status, terms_id, created_at, updated_at, revision";
 
 impl PlanRow {
     fn into_plan(self, apis: Vec<PlanApi>) -> Result<Plan> {
@@ -275,6 +276,7 @@ impl PlanRow {
             approval_required: self.approval_required,
             status: parse_enum(&self.status)?,
             apis,
+            terms_id: self.terms_id.as_deref().map(parse_id).transpose()?,
             created_at: self.created_at,
             updated_at: self.updated_at,
             revision: self.revision,
@@ -324,12 +326,13 @@ struct SubscriptionRow {
     plan_id: String,
     provider_org_id: String,
     state: String,
+    terms_sha256: Option<String>,
     created_at: OffsetDateTime,
     updated_at: OffsetDateTime,
     revision: i64,
 }
 
-const SUB_COLS: &str = "id, app_id, consumer_org_id, plan_id, provider_org_id, state, created_at, updated_at, revision";
+const SUB_COLS: &str = "id, app_id, consumer_org_id, plan_id, provider_org_id, state, terms_sha256, created_at, updated_at, revision";
 
 #[derive(FromRow)]
 struct TransitionRow {
@@ -390,6 +393,37 @@ impl AuditRow {
             after_sha256: self.after_sha256,
             prev_hash: self.prev_hash,
             hash: self.hash,
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct TermsRow {
+    id: String,
+    org_id: String,
+    sheet_id: String,
+    version: String,
+    sha256: String,
+    status: String,
+    document: Json<serde_json::Value>,
+    created_at: OffsetDateTime,
+    published_at: Option<OffsetDateTime>,
+    revision: i64,
+}
+
+impl TermsRow {
+    fn into_terms(self) -> Result<TermSheet> {
+        Ok(TermSheet {
+            id: parse_id(&self.id)?,
+            org_id: parse_id(&self.org_id)?,
+            sheet_id: self.sheet_id,
+            version: self.version,
+            sha256: self.sha256,
+            status: parse_enum(&self.status)?,
+            document: self.document.0,
+            created_at: self.created_at,
+            published_at: self.published_at,
+            revision: self.revision,
         })
     }
 }
@@ -1111,8 +1145,8 @@ impl Tx {
     pub async fn insert_plan(&mut self, p: &Plan) -> Result<()> {
         on_tx!(self, |c| {
             sqlx::query(
-            "INSERT INTO plans (id, org_id, slug, name, description, visibility, approval_required, status, created_at, updated_at, revision)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            "INSERT INTO plans (id, org_id, slug, name, description, visibility, approval_required, status, terms_id, created_at, updated_at, revision)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $12, $9, $10, $11)"
         )
         .bind(p.id.to_string())
         .bind(p.org_id.to_string())
@@ -1125,6 +1159,7 @@ impl Tx {
         .bind(p.created_at)
         .bind(p.updated_at)
         .bind(p.revision)
+        .bind(p.terms_id.map(|t| t.to_string()))
         .execute(c)
         .await?
         .rows_affected()
@@ -1202,7 +1237,7 @@ impl Tx {
         let n = on_tx!(self, |c| {
             sqlx::query(
             "UPDATE plans SET name = $2, description = $3, visibility = $4, approval_required = $5, status = $6,
-                              updated_at = $7, revision = $8
+                              updated_at = $7, revision = $8, terms_id = $10
              WHERE id = $1 AND revision = $9"
         )
         .bind(p.id.to_string())
@@ -1214,6 +1249,7 @@ impl Tx {
         .bind(p.updated_at)
         .bind(p.revision)
         .bind(expected_revision)
+        .bind(p.terms_id.map(|t| t.to_string()))
         .execute(c)
         .await?
         .rows_affected()
@@ -1329,8 +1365,8 @@ impl Tx {
     pub async fn insert_subscription(&mut self, s: &Subscription) -> Result<()> {
         on_tx!(self, |c| {
             sqlx::query(
-            "INSERT INTO subscriptions (id, app_id, consumer_org_id, plan_id, provider_org_id, state, created_at, updated_at, revision)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            "INSERT INTO subscriptions (id, app_id, consumer_org_id, plan_id, provider_org_id, state, created_at, updated_at, revision, terms_sha256)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         )
         .bind(s.id.to_string())
         .bind(s.app_id.to_string())
@@ -1341,6 +1377,7 @@ impl Tx {
         .bind(s.created_at)
         .bind(s.updated_at)
         .bind(s.revision)
+        .bind(&s.terms_sha256)
         .execute(c)
         .await?
         .rows_affected()
@@ -1407,6 +1444,7 @@ impl Tx {
                 plan_id: parse_id(&r.plan_id)?,
                 provider_org_id: parse_id(&r.provider_org_id)?,
                 state: parse_enum(&r.state)?,
+                terms_sha256: r.terms_sha256,
                 history: mine
                     .into_iter()
                     .map(TransitionRow::into_transition)
@@ -1475,21 +1513,24 @@ impl Tx {
         Ok(n.0)
     }
 
-    /// Stores the new state of `s` and appends its last history entry.
-    pub async fn update_subscription_state(
+    /// Stores `s` (state, accepted terms) if its stored revision is still
+    /// `expected_revision`, and appends the history entries past `known_history`.
+    pub async fn update_subscription(
         &mut self,
         s: &Subscription,
         expected_revision: i64,
+        known_history: usize,
     ) -> Result<()> {
         let n = on_tx!(self, |c| {
             sqlx::query(
-            "UPDATE subscriptions SET state = $2, updated_at = $3, revision = $4 WHERE id = $1 AND revision = $5"
+            "UPDATE subscriptions SET state = $2, updated_at = $3, revision = $4, terms_sha256 = $6 WHERE id = $1 AND revision = $5"
         )
         .bind(s.id.to_string())
         .bind(enum_str(&s.state))
         .bind(s.updated_at)
         .bind(s.revision)
         .bind(expected_revision)
+        .bind(&s.terms_sha256)
         .execute(c)
         .await?
         .rows_affected()
@@ -1497,12 +1538,198 @@ impl Tx {
         if n != 1 {
             return Err(StoreError::Stale);
         }
-        let last = s
-            .history
-            .last()
-            .ok_or_else(|| StoreError::Corrupt("transition without history".into()))?;
-        self.insert_transition(s.id, s.history.len() as i64 - 1, last)
-            .await
+        for (i, t) in s.history.iter().enumerate().skip(known_history) {
+            self.insert_transition(s.id, i as i64, t).await?;
+        }
+        Ok(())
+    }
+
+    /// Subscriptions on `plan` whose accepted terms differ from `sha256`.
+    pub async fn subscriptions_not_on_terms(
+        &mut self,
+        plan: PlanId,
+        sha256: &str,
+    ) -> Result<Vec<Subscription>> {
+        let sql = format!(
+            "SELECT {SUB_COLS} FROM subscriptions WHERE plan_id = $1 AND state <> 'cancelled' AND (terms_sha256 IS NULL OR terms_sha256 <> $2) ORDER BY id"
+        );
+        let rows: Vec<SubscriptionRow> = on_tx!(self, |c| sqlx::query_as(AssertSqlSafe(sql))
+            .bind(plan.to_string())
+            .bind(sha256)
+            .fetch_all(c)
+            .await?);
+        self.assemble_subscriptions(rows).await
+    }
+
+    // ---------------------------------------------------------------- terms
+
+    pub async fn insert_terms(&mut self, t: &TermSheet) -> Result<()> {
+        on_tx!(self, |c| {
+            sqlx::query(
+            "INSERT INTO term_sheets (id, org_id, sheet_id, version, sha256, status, document, created_at, published_at, revision)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        )
+        .bind(t.id.to_string())
+        .bind(t.org_id.to_string())
+        .bind(&t.sheet_id)
+        .bind(&t.version)
+        .bind(&t.sha256)
+        .bind(enum_str(&t.status))
+        .bind(Json(&t.document))
+        .bind(t.created_at)
+        .bind(t.published_at)
+        .bind(t.revision)
+        .execute(c)
+        .await?
+        .rows_affected()
+        });
+        Ok(())
+    }
+
+    pub async fn get_terms(&mut self, id: TermsId) -> Result<Option<TermSheet>> {
+        let r: Option<TermsRow> = on_tx!(self, |c| sqlx::query_as(
+            "SELECT * FROM term_sheets WHERE id = $1"
+        )
+        .bind(id.to_string())
+        .fetch_optional(c)
+        .await?);
+        r.map(TermsRow::into_terms).transpose()
+    }
+
+    pub async fn get_terms_by_hash(
+        &mut self,
+        org: OrgId,
+        sha256: &str,
+    ) -> Result<Option<TermSheet>> {
+        let r: Option<TermsRow> = on_tx!(self, |c| sqlx::query_as(
+            "SELECT * FROM term_sheets WHERE org_id = $1 AND sha256 = $2"
+        )
+        .bind(org.to_string())
+        .bind(sha256)
+        .fetch_optional(c)
+        .await?);
+        r.map(TermsRow::into_terms).transpose()
+    }
+
+    pub async fn get_terms_by_version(
+        &mut self,
+        org: OrgId,
+        sheet_id: &str,
+        version: &str,
+    ) -> Result<Option<TermSheet>> {
+        let r: Option<TermsRow> = on_tx!(self, |c| sqlx::query_as(
+            "SELECT * FROM term_sheets WHERE org_id = $1 AND sheet_id = $2 AND version = $3"
+        )
+        .bind(org.to_string())
+        .bind(sheet_id)
+        .bind(version)
+        .fetch_optional(c)
+        .await?);
+        r.map(TermsRow::into_terms).transpose()
+    }
+
+    /// Term sheets visible in `scope`: an org's own, plus every published sheet (the
+    /// catalog's terms are public to members).
+    pub async fn list_terms(
+        &mut self,
+        scope: &Scope,
+        org: Option<OrgId>,
+        page: &PageParams,
+    ) -> Result<Page<TermSheet>> {
+        let rows: Vec<TermsRow> = on_tx!(self, |c| {
+            let mut qb = QueryBuilder::new("SELECT * FROM term_sheets WHERE (");
+            push_scope(&mut qb, "org_id", scope);
+            qb.push(" OR status = 'published')");
+            if let Some(o) = org {
+                qb.push(" AND org_id = ").push_bind(o.to_string());
+            }
+            if let Some(a) = &page.after {
+                qb.push(" AND id > ").push_bind(a.clone());
+            }
+            qb.push(" ORDER BY id LIMIT ").push_bind(page.limit + 1);
+            qb.build_query_as().fetch_all(c).await?
+        });
+        let items = rows
+            .into_iter()
+            .map(TermsRow::into_terms)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(paginate(items, page.limit, |t| t.id.to_string()))
+    }
+
+    /// Marks a draft sheet published.
+    pub async fn publish_terms(
+        &mut self,
+        id: TermsId,
+        at: OffsetDateTime,
+        expected_revision: i64,
+    ) -> Result<()> {
+        let n = on_tx!(self, |c| {
+            sqlx::query(
+            "UPDATE term_sheets SET status = 'published', published_at = $2, revision = revision + 1
+             WHERE id = $1 AND revision = $3 AND status = 'draft'"
+        )
+        .bind(id.to_string())
+        .bind(at)
+        .bind(expected_revision)
+        .execute(c)
+        .await?
+        .rows_affected()
+        });
+        if n == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Stale)
+        }
+    }
+
+    // ---------------------------------------------------------------- acceptances
+
+    pub async fn insert_acceptance(&mut self, a: &Acceptance) -> Result<()> {
+        let record =
+            serde_json::to_value(&a.record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let at = OffsetDateTime::parse(
+            &a.record.accepted_at,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        on_tx!(self, |c| {
+            sqlx::query(
+            "INSERT INTO acceptances (id, subscription_id, terms_id, terms_sha256, record, key_id, signature, accepted_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        )
+        .bind(a.record.id.to_string())
+        .bind(a.record.subscription_id.to_string())
+        .bind(a.record.terms_id.to_string())
+        .bind(&a.record.terms_sha256)
+        .bind(Json(record))
+        .bind(&a.key_id)
+        .bind(&a.signature)
+        .bind(at)
+        .execute(c)
+        .await?
+        .rows_affected()
+        });
+        Ok(())
+    }
+
+    /// Every acceptance of a subscription, oldest first.
+    pub async fn list_acceptances(&mut self, sub: SubscriptionId) -> Result<Vec<Acceptance>> {
+        let rows: Vec<(Json<AcceptanceRecord>, String, String)> = on_tx!(self, |c| {
+            sqlx::query_as(
+            "SELECT record, key_id, signature FROM acceptances WHERE subscription_id = $1 ORDER BY accepted_at, id"
+        )
+        .bind(sub.to_string())
+        .fetch_all(c)
+        .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(r, key_id, signature)| Acceptance {
+                record: r.0,
+                key_id,
+                signature,
+            })
+            .collect())
     }
 
     // ---------------------------------------------------------------- audit

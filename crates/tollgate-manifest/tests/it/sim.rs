@@ -105,6 +105,7 @@ pub fn apply(cat: &mut Catalog, steps: &[Step]) {
                     approval_required: r.approval_required,
                     status: PlanStatus::Draft,
                     apis: r.apis,
+                    terms_id: None,
                     created_at: T0,
                     updated_at: T0,
                     revision: 1,

@@ -2,15 +2,17 @@
 //! them, with their lifecycles and who may move them.
 
 use super::{ReadErrors, WriteErrors};
+use crate::acceptance;
 use crate::auth::Caller;
 use crate::error::{ApiError, check};
+use crate::extract::OriginInfo;
 use crate::extract::{ApiJson, ApiQuery, IfMatch, path_id};
 use crate::ops::{Change, PageQuery, audit, commit, with_etag};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 use tollgate_core::model::*;
 use tollgate_core::roles::Action;
@@ -30,6 +32,7 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(list_subscriptions, create_subscription))
         .routes(routes!(get_subscription))
         .routes(routes!(transition_subscription))
+        .routes(routes!(list_acceptances, accept_terms))
 }
 
 fn field(pointer: impl Into<String>, detail: impl Into<String>) -> FieldError {
@@ -171,6 +174,7 @@ async fn create_plan(
         approval_required: req.approval_required,
         status: PlanStatus::Draft,
         apis: req.apis,
+        terms_id: None,
         created_at: now,
         updated_at: now,
         revision: 1,
@@ -255,6 +259,20 @@ async fn update_plan(
     }
     if let Some(v) = req.apis {
         plan.apis = v;
+    }
+    if let Some(t) = req.terms_id {
+        // Only a published sheet of the plan's own org can be offered.
+        let terms = tx
+            .get_terms(t)
+            .await?
+            .filter(|s| s.org_id == before.org_id && s.status == TermsStatus::Published);
+        if terms.is_none() {
+            return Err(ApiError::validation(vec![field(
+                "/terms_id",
+                "no published term sheet of this organization has this id",
+            )]));
+        }
+        plan.terms_id = Some(t);
     }
     if let Some(to) = req.status {
         if !before.status.can_become(to) {
@@ -565,6 +583,7 @@ async fn list_subscriptions(
 async fn create_subscription(
     State(st): St,
     caller: Caller,
+    origin: OriginInfo,
     ApiJson(req): ApiJson<CreateSubscription>,
 ) -> Result<Response, ApiError> {
     if req.reason.len() > 1000 {
@@ -615,6 +634,18 @@ async fn create_subscription(
             "the app already has an open subscription to this plan",
         ));
     }
+    // The plan's terms must be accepted, by hash, to subscribe at all.
+    let terms = match plan.terms_id {
+        Some(t) => {
+            let terms = tx
+                .get_terms(t)
+                .await?
+                .ok_or_else(|| ApiError::internal("plan references missing terms"))?;
+            acceptance::check_accepts("/accept_terms", req.accept_terms.as_deref(), &terms)?;
+            Some(terms)
+        }
+        None => None,
+    };
     let now = st.now();
     let state = if plan.approval_required {
         SubscriptionState::Pending
@@ -633,6 +664,7 @@ async fn create_subscription(
         plan_id: plan.id,
         provider_org_id: plan.org_id,
         state,
+        terms_sha256: terms.as_ref().map(|t| t.sha256.clone()),
         history: vec![SubscriptionTransition {
             from: None,
             to: state,
@@ -645,6 +677,24 @@ async fn create_subscription(
         revision: 1,
     };
     tx.insert_subscription(&sub).await?;
+    if let Some(terms) = &terms {
+        let a = acceptance::sign(&st, &caller, &sub, terms, &origin.0).await?;
+        tx.insert_acceptance(&a).await?;
+        audit(
+            &st,
+            &mut tx,
+            &caller,
+            Change {
+                action: "acceptance.create",
+                target_type: "acceptance",
+                target_id: a.record.id.to_string(),
+                org_id: Some(sub.consumer_org_id),
+                before: None,
+                after: Some(&a),
+            },
+        )
+        .await?;
+    }
     audit(
         &st,
         &mut tx,
@@ -707,6 +757,19 @@ async fn transition_subscription(
     if !before.state.can_become(req.to) {
         return Err(ApiError::transition("subscription", before.state, req.to));
     }
+    // No path to `active` without an accepted term sheet when the plan has terms.
+    if req.to == SubscriptionState::Active && before.terms_sha256.is_none() {
+        let plan = tx
+            .get_plan(before.plan_id)
+            .await?
+            .ok_or_else(|| ApiError::internal("subscription without plan"))?;
+        if plan.terms_id.is_some() {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                "the subscriber has not accepted the plan's terms; it must accept them first",
+            ));
+        }
+    }
     // The provider decides everything; the consumer may only cancel its own.
     let provider_ok = caller.require(
         before.provider_org_id,
@@ -739,7 +802,8 @@ async fn transition_subscription(
     sub.state = req.to;
     sub.revision += 1;
     sub.updated_at = now;
-    tx.update_subscription_state(&sub, before.revision).await?;
+    tx.update_subscription(&sub, before.revision, before.history.len())
+        .await?;
     audit(
         &st,
         &mut tx,
@@ -756,4 +820,93 @@ async fn transition_subscription(
     .await?;
     commit(&st, tx, true).await?;
     Ok(with_etag(StatusCode::OK, sub.revision, &sub))
+}
+
+/// The signed acceptances of a subscription, oldest first.
+#[utoipa::path(get, path = "/v1/subscriptions/{subscription_id}/acceptances", tag = "subscriptions", params(("subscription_id" = String, Path)),
+    responses((status = 200, body = Vec<Acceptance>), ReadErrors), security(("bearer" = [])))]
+async fn list_acceptances(
+    State(st): St,
+    caller: Caller,
+    Path(subscription_id): Path<String>,
+) -> Result<Json<Vec<Acceptance>>, ApiError> {
+    let mut tx = st.store.read().await?;
+    let sub = visible_subscription(&mut tx, &caller, &subscription_id).await?;
+    Ok(Json(tx.list_acceptances(sub.id).await?))
+}
+
+/// Accepts the plan's current term sheet (by hash) for this subscription. The
+/// subscription is served under the accepted version from now on.
+#[utoipa::path(post, path = "/v1/subscriptions/{subscription_id}/acceptances", tag = "subscriptions", request_body = AcceptTerms,
+    params(("subscription_id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 201, body = Acceptance), WriteErrors), security(("bearer" = [])))]
+async fn accept_terms(
+    State(st): St,
+    caller: Caller,
+    origin: OriginInfo,
+    Path(subscription_id): Path<String>,
+    ApiJson(req): ApiJson<AcceptTerms>,
+) -> Result<Response, ApiError> {
+    let mut tx = st.store.write().await?;
+    let before = visible_subscription(&mut tx, &caller, &subscription_id).await?;
+    // Only the consumer accepts terms; a provider (or operator) cannot accept for it.
+    if caller.role_in(before.consumer_org_id).is_none() {
+        return Err(if caller.sees(before.provider_org_id) {
+            ApiError::forbidden("only a member of the subscribing org can accept terms")
+        } else {
+            ApiError::not_found("subscription")
+        });
+    }
+    caller.require(before.consumer_org_id, Action::Subscribe, "subscription")?;
+    if before.state == SubscriptionState::Cancelled {
+        return Err(ApiError::new(
+            ErrorCode::InvalidTransition,
+            "a cancelled subscription cannot accept terms",
+        ));
+    }
+    let plan = tx
+        .get_plan(before.plan_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("subscription without plan"))?;
+    let Some(terms_id) = plan.terms_id else {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            "the plan has no terms to accept",
+        ));
+    };
+    let terms = tx
+        .get_terms(terms_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("plan references missing terms"))?;
+    acceptance::check_accepts("/terms_sha256", Some(&req.terms_sha256), &terms)?;
+    if before.terms_sha256.as_deref() == Some(terms.sha256.as_str()) {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            "the subscription already accepted these terms",
+        ));
+    }
+    let a = acceptance::sign(&st, &caller, &before, &terms, &origin.0).await?;
+    tx.insert_acceptance(&a).await?;
+    let mut sub = before.clone();
+    sub.terms_sha256 = Some(terms.sha256.clone());
+    sub.revision += 1;
+    sub.updated_at = st.now();
+    tx.update_subscription(&sub, before.revision, before.history.len())
+        .await?;
+    audit(
+        &st,
+        &mut tx,
+        &caller,
+        Change {
+            action: "acceptance.create",
+            target_type: "acceptance",
+            target_id: a.record.id.to_string(),
+            org_id: Some(sub.consumer_org_id),
+            before: None,
+            after: Some(&a),
+        },
+    )
+    .await?;
+    commit(&st, tx, true).await?;
+    Ok((StatusCode::CREATED, Json(a)).into_response())
 }

@@ -40,6 +40,9 @@ fn body(method: &Method, path: &str, a: &Tenant) -> Option<Value> {
             json!({"to": "cancelled", "reason": "pwned"})
         }
         ("POST", "/v1/keys/{purpose}/rotate") => json!({}),
+        ("POST", "/v1/subscriptions/{subscription_id}/acceptances") => {
+            json!({"terms_sha256": "00"})
+        }
         _ => panic!(
             "no body fixture for {method} {path}: add one to the isolation matrix ({})",
             a.org

@@ -126,6 +126,7 @@ async fn catalog_round_trips_on_every_backend() {
                 api_id: a.id,
                 operations: Some(vec!["getForecast".into()]),
             }],
+            terms_id: None,
             created_at: now(),
             updated_at: now(),
             revision: 1,

@@ -1,0 +1,96 @@
+//! Acceptance of term sheets: an immutable record of who accepted which sheet version
+//! (by hash) for which subscription, when and from where, signed with the marketplace's
+//! acceptance key. A subscription to a plan with terms cannot exist or become active
+//! without one, and no admin path bypasses it.
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::state::AppState;
+use base64::Engine as _;
+use time::format_description::well_known::Rfc3339;
+use tollgate_core::model::{ACCEPTANCE_V1, Acceptance, AcceptanceRecord, Subscription, TermSheet};
+use tollgate_core::{AcceptanceId, FieldError};
+use tollgate_keyring::KeyPurpose;
+
+/// Where the acceptance came from, as seen by the control plane.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Checks that the subscriber accepted exactly `terms` (by hash): 422 otherwise, naming
+/// the hash to accept so a client can show the sheet and ask.
+pub fn check_accepts(
+    field: &str,
+    offered: Option<&str>,
+    terms: &TermSheet,
+) -> Result<(), ApiError> {
+    match offered {
+        Some(h) if h.eq_ignore_ascii_case(&terms.sha256) => Ok(()),
+        Some(_) => Err(ApiError::validation(vec![FieldError {
+            pointer: field.to_owned(),
+            detail: format!(
+                "does not match the plan's current terms {} v{} (sha256 {}); read them and accept that hash",
+                terms.sheet_id, terms.version, terms.sha256
+            ),
+        }])),
+        None => Err(ApiError::validation(vec![FieldError {
+            pointer: field.to_owned(),
+            detail: format!(
+                "the plan has terms {} v{}: accept them by sending their sha256 {}",
+                terms.sheet_id, terms.version, terms.sha256
+            ),
+        }])),
+    }
+}
+
+/// Makes and signs the acceptance of `terms` for `sub` by the caller.
+pub async fn sign(
+    state: &AppState,
+    caller: &Caller,
+    sub: &Subscription,
+    terms: &TermSheet,
+    origin: &Origin,
+) -> Result<Acceptance, ApiError> {
+    let record = AcceptanceRecord {
+        type_: ACCEPTANCE_V1.to_owned(),
+        id: AcceptanceId::new(),
+        subscription_id: sub.id,
+        app_id: sub.app_id,
+        plan_id: sub.plan_id,
+        consumer_org_id: sub.consumer_org_id,
+        provider_org_id: sub.provider_org_id,
+        terms_id: terms.id,
+        terms_sha256: terms.sha256.clone(),
+        sheet_id: terms.sheet_id.clone(),
+        sheet_version: terms.version.clone(),
+        accepted_by: caller.user.id,
+        accepted_at: state.now().format(&Rfc3339).map_err(ApiError::internal)?,
+        ip: origin.ip.clone(),
+        user_agent: origin.user_agent.clone(),
+    };
+    let ring = state.keyring.read().await;
+    let sig = ring
+        .sign(KeyPurpose::AcceptanceSigning, &record.signing_bytes())
+        .map_err(ApiError::internal)?;
+    Ok(Acceptance {
+        record,
+        key_id: sig.key_id.to_string(),
+        signature: base64::engine::general_purpose::STANDARD.encode(sig.bytes),
+    })
+}
+
+/// Verifies an acceptance's signature against the keyring (active or retiring keys).
+pub async fn verify(state: &AppState, a: &Acceptance) -> Result<(), String> {
+    let key_id = a
+        .key_id
+        .parse()
+        .map_err(|_| "malformed key id".to_owned())?;
+    let sig = base64::engine::general_purpose::STANDARD
+        .decode(&a.signature)
+        .map_err(|_| "malformed signature".to_owned())?;
+    let ring = state.keyring.read().await;
+    ring.verify(key_id, &a.record.signing_bytes(), &sig)
+        .map_err(|e| e.to_string())
+}
