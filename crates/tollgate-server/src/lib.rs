@@ -15,6 +15,7 @@ pub mod extract;
 mod idempotency;
 pub mod jobs;
 pub mod ops;
+pub mod policy;
 pub mod routes;
 pub mod snapshot;
 pub mod state;
@@ -51,6 +52,7 @@ pub use tollgate_gateway::{GatewayConfig, SnapshotHandle};
         (name = "apis", description = "APIs, their OpenAPI documents and operations"),
         (name = "plans", description = "Plans: the operations a provider offers under one set of terms"),
         (name = "apps", description = "Consumer applications"),
+        (name = "terms", description = "Term sheets: versioned, content-addressed terms compiled to policy"),
         (name = "subscriptions", description = "Apps subscribed to plans, with their lifecycle"),
         (name = "audit", description = "The append-only, hash-chained audit log"),
         (name = "keys", description = "The marketplace keyring"),
@@ -77,6 +79,7 @@ pub fn admin_router(state: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) 
         .merge(routes::tenancy::router())
         .merge(routes::apis::router())
         .merge(routes::catalog::router())
+        .merge(routes::terms::router())
         .merge(routes::audit::router())
         .merge(routes::meta::router())
         .split_for_parts();

@@ -69,6 +69,44 @@ pub fn openapi() -> Value {
     })
 }
 
+/// The demo's term sheets: Free (forecasts, business hours in Paris, small quota) and
+/// Pro (everything, larger limits, alerts with location data).
+pub fn terms(pro: bool) -> Value {
+    let mut sheet = json!({
+        "id": if pro { "weather-pro" } else { "weather-free" },
+        "version": "1.0.0",
+        "title": if pro { "Acme Weather — Pro terms" } else { "Acme Weather — Free terms" },
+        "effective": "2026-01-01",
+        "jurisdiction": "FR",
+        "governing_law": "the laws of France",
+        "language": "en",
+        "sections": [
+            {"id": "acceptable-use", "title": "Acceptable use", "body": "Show forecasts to your users. Do **not** resell raw observations as a competing feed."},
+            {"id": "liability", "title": "Liability", "body": "Forecasts are estimates; the provider is not liable for decisions taken on them."}
+        ],
+        "grants": [{"api": "weather", "operations": ["listCities", "getForecast"], "scopes": ["weather:read"], "group": "forecasts"}],
+        "data": {"purposes": ["service-provision"], "retention_days": 30},
+        "limits": {
+            "time_zone": "Europe/Paris",
+            "rate": [{"group": "forecasts", "requests": 5, "per": "second", "burst": 10}],
+            "quota": [{"group": "forecasts", "requests": 10000, "per": "calendar_month"}]
+        },
+        "notice": {"days": 30, "on_expiry": "move"}
+    });
+    if pro {
+        if let Some(grants) = sheet["grants"].as_array_mut() {
+            grants.push(json!({"api": "weather", "operations": ["createAlert"], "scopes": ["alerts:write"], "group": "alerts", "data": {"categories": ["location"]}}));
+        }
+        sheet["limits"]["rate"] = json!([{"group": "forecasts", "requests": 50, "per": "second", "burst": 100}, {"group": "alerts", "requests": 10, "per": "minute"}]);
+        sheet["limits"]["quota"] =
+            json!([{"group": "forecasts", "requests": 1000000, "per": "calendar_month"}]);
+        sheet["sla"] = json!({"availability": "99.9", "latency": {"percentile": 95, "ms": 300}, "credits": [{"below": "99.9", "credit": "10"}, {"below": "99", "credit": "25"}]});
+    } else {
+        sheet["windows"] = json!({"time_zone": "Europe/Paris", "allowed": [{"days": ["mon", "tue", "wed", "thu", "fri"], "from": "08:00", "to": "20:00"}]});
+    }
+    sheet
+}
+
 fn id(v: &Value) -> anyhow::Result<String> {
     v.get("id")
         .and_then(Value::as_str)
@@ -141,6 +179,19 @@ pub async fn seed(
         &json!({"status": "published"}),
     )
     .await?;
+    let mut terms_ids = Vec::new();
+    for pro in [false, true] {
+        let t = c
+            .post(
+                "/v1/terms",
+                &json!({"org_id": provider_id, "document": terms(pro)}),
+            )
+            .await?;
+        let tid = id(&t)?;
+        c.post(&format!("/v1/terms/{tid}/publish"), &json!(null))
+            .await?;
+        terms_ids.push((tid, t["sha256"].as_str().unwrap_or_default().to_owned()));
+    }
     let free = c
         .post("/v1/plans", &json!({
             "org_id": provider_id, "slug": "free", "name": "Free", "description": "Forecasts and cities, for trying things out.",
@@ -151,7 +202,7 @@ pub async fn seed(
     let free_id = id(&free)?;
     c.patch(
         &format!("/v1/plans/{free_id}"),
-        &json!({"status": "published"}),
+        &json!({"status": "published", "terms_id": terms_ids[0].0}),
     )
     .await?;
     let pro = c
@@ -163,7 +214,7 @@ pub async fn seed(
     let pro_id = id(&pro)?;
     c.patch(
         &format!("/v1/plans/{pro_id}"),
-        &json!({"status": "published"}),
+        &json!({"status": "published", "terms_id": terms_ids[1].0}),
     )
     .await?;
     let app = c
@@ -173,10 +224,18 @@ pub async fn seed(
         )
         .await?;
     let app_id = id(&app)?;
-    let sub = c
+    // Bob (consumer developer) subscribes, accepting the Free terms by their hash: the
+    // acceptance is his, signed by the marketplace.
+    let bob_token = bob
+        .pointer("/initial_token/secret")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let as_bob = AdminClient::local(tollgate_server::admin_router(state.clone()).0, bob_token);
+    let sub = as_bob
         .post(
             "/v1/subscriptions",
-            &json!({"app_id": app_id, "plan_id": free_id, "reason": "demo"}),
+            &json!({"app_id": app_id, "plan_id": free_id, "reason": "demo", "accept_terms": terms_ids[0].1}),
         )
         .await?;
 
@@ -189,9 +248,11 @@ pub async fn seed(
             "provider_owner": alice.pointer("/initial_token/secret"),
             "consumer_developer": bob.pointer("/initial_token/secret"),
         },
+        "terms_sha256": {"free": terms_ids[0].1, "pro": terms_ids[1].1},
         "ids": {
             "provider_org": provider_id, "consumer_org": consumer_id, "api": api_id,
             "plan_free": free_id, "plan_pro": pro_id, "app": app_id, "subscription": id(&sub)?,
+            "terms_free": terms_ids[0].0, "terms_pro": terms_ids[1].0,
         },
     });
     crate::serve::write_secret_file(&path, &serde_json::to_string_pretty(&demo)?)?;

@@ -20,6 +20,7 @@ mod config;
 mod demo;
 mod manifest_cmd;
 mod serve;
+mod terms_cmd;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -62,6 +63,12 @@ enum Command {
     /// Write the catalog as a manifest that `tollgate apply` reproduces on an empty
     /// marketplace.
     Export(manifest_cmd::ExportArgs),
+    /// Work on term sheet files without a server: validate, hash, render, diff, compile
+    /// to Cedar, export ODRL.
+    Terms {
+        #[command(subcommand)]
+        command: terms_cmd::TermsCommand,
+    },
     /// List or rotate the marketplace's keys (operators).
     Keys {
         #[command(subcommand)]
@@ -93,6 +100,7 @@ fn main() -> std::process::ExitCode {
             Command::Apply(args) => manifest_cmd::apply(args).await,
             Command::Export(args) => manifest_cmd::export(args).await,
             Command::Keys { command } => manifest_cmd::keys(command).await,
+            Command::Terms { command } => terms_cmd::run(command),
             Command::Version { json } => {
                 if json {
                     outln!("{}", serde_json::json!({"name": "tollgate", "version": env!("CARGO_PKG_VERSION")}));

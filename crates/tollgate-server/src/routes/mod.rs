@@ -6,6 +6,7 @@ pub mod audit;
 pub mod catalog;
 pub mod meta;
 pub mod tenancy;
+pub mod terms;
 
 use crate::error::Problem;
 

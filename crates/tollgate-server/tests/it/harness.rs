@@ -172,6 +172,8 @@ pub struct Tenant {
     pub public_plan: String,
     pub app: String,
     pub subscription: String,
+    /// A draft term sheet (private to the org).
+    pub draft_terms: String,
 }
 
 pub async fn tenant(app: &App, slug: &str) -> Tenant {
@@ -235,7 +237,15 @@ pub async fn tenant(app: &App, slug: &str) -> Tenant {
             json!({"app_id": app_id, "plan_id": public_plan}),
         )
         .await);
+    let draft_terms = id(&app
+        .create(
+            "/v1/terms",
+            &owner,
+            json!({"org_id": org_id, "document": crate::terms::sheet("0.1.0", 100)}),
+        )
+        .await);
     Tenant {
+        draft_terms,
         org: org_id,
         owner,
         owner_user,

@@ -16,6 +16,7 @@ fn param(a: &Tenant, name: &str) -> Option<String> {
         "app_id" => a.app.clone(),
         "subscription_id" => a.subscription.clone(),
         "token_id" => a.owner_token_id.clone(),
+        "terms_id" => a.draft_terms.clone(),
         "purpose" => "token_signing".to_owned(),
         _ => return None,
     })
@@ -26,6 +27,7 @@ fn param(a: &Tenant, name: &str) -> Option<String> {
 fn body(method: &Method, path: &str, a: &Tenant) -> Option<Value> {
     Some(match (method.as_str(), path) {
         ("GET" | "DELETE", _) => return None,
+        ("POST", "/v1/terms/{terms_id}/publish") => return None,
         ("PATCH", "/v1/orgs/{org_id}") => json!({"name": "pwned"}),
         ("PATCH", "/v1/users/{user_id}") => json!({"marketplace_role": "operator"}),
         ("POST", "/v1/orgs/{org_id}/members") => {
@@ -50,6 +52,15 @@ fn body(method: &Method, path: &str, a: &Tenant) -> Option<Value> {
     })
 }
 
+/// Required query parameters, from tenant A.
+fn with_query(url: &str, a: &Tenant) -> String {
+    if url.ends_with("/diff") {
+        format!("{url}?from={}", a.draft_terms)
+    } else {
+        url.to_owned()
+    }
+}
+
 /// Routes that are public by design and take no object of an org.
 const PUBLIC: &[&str] = &["/problems/{slug}"];
 
@@ -72,6 +83,7 @@ async fn every_object_route_answers_404_to_another_org() {
                     let v = param(&a, name).unwrap_or_else(|| panic!("no fixture for path parameter {name} of {path}: add one to the isolation matrix"));
                     url = url.replace(seg, &v);
                 }
+                let url = with_query(&url, &a);
                 let r = app.call(m.clone(), &url, Some(&b.owner), body(&m, path, &a), &[]).await;
                 assert_eq!(r.status, StatusCode::NOT_FOUND, "{m} {path} as another org: {}", r.body);
                 assert_eq!(r.body["type"], "https://tollgate.dev/problems/not-found", "{m} {path}");
@@ -200,11 +212,13 @@ async fn every_route_answers_as_its_openapi_document_says() {
                 ("post", "/v1/apps") => Some(json!({"org_id": a.org, "slug": "sweep", "name": "S"})),
                 ("post", "/v1/subscriptions") => Some(json!({"app_id": a.app, "plan_id": a.private_plan})),
                 ("post", "/v1/tokens") => Some(json!({"name": "sweep"})),
+                ("post", "/v1/terms") => Some(json!({"org_id": a.org, "document": crate::terms::sheet("7.0.0", 10)})),
                 ("patch", "/v1/users/{user_id}") => Some(json!({"marketplace_role": "auditor"})),
                 ("patch", "/v1/orgs/{org_id}/members/{user_id}") => Some(json!({"role": "owner"})),
                 (_, p) if !p.contains('{') && method == "get" => None,
                 _ => body(&m, &path, &a),
             };
+            let url = with_query(&url, &a);
             let r = app.call(m, &url, Some(OPERATOR_TOKEN), body, &[]).await;
             let status = r.status.as_u16().to_string();
             let declared: Vec<String> = app.openapi["paths"][&path][&method]["responses"].as_object().unwrap().keys().cloned().collect();

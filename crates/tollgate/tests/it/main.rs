@@ -364,6 +364,30 @@ fn the_demo_marketplace_is_real() {
         None,
     );
     assert_eq!(subs["items"][0]["state"], "active");
+    // Plans offer published terms; the subscription accepted them with a signed record.
+    assert!(
+        plans["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["terms_id"].is_string()),
+        "{plans}"
+    );
+    assert_eq!(
+        subs["items"][0]["terms_sha256"],
+        demo["terms_sha256"]["free"]
+    );
+    let acceptances = format!(
+        "http://{}/v1/subscriptions/{}/acceptances",
+        s.admin,
+        demo["ids"]["subscription"].as_str().unwrap()
+    );
+    let (_, acc) = http("GET", &acceptances, Some(consumer), None);
+    assert_eq!(acc.as_array().unwrap().len(), 1, "{acc}");
+    assert_eq!(
+        acc[0]["record"]["terms_sha256"],
+        demo["terms_sha256"]["free"]
+    );
     // The sample upstream answers; the gateway routes the API and asks for a credential.
     let (status, fc) = http(
         "GET",

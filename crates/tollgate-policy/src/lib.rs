@@ -1,0 +1,26 @@
+//! Tollgate's runtime authorization: the Cedar schema, plan terms compiled into small
+//! Cedar policy slices (one per plan version), the snapshot's subscriptions as entity
+//! data, and [`decide`], the pure function the gateway calls per request.
+//!
+//! The rules live in Cedar: [`decide`] only computes the request's context (local time in
+//! the plan's zone, the subscription the call runs under) and runs the stock
+//! [`cedar_policy::Authorizer`]. The crate is pure and synchronous: no IO, and `now` is
+//! always passed in.
+
+mod compile;
+mod decide;
+mod directory;
+mod error;
+mod region;
+mod schema;
+mod terms;
+
+pub use compile::{CompiledPlan, OperatorPolicies, compile};
+pub use decide::{
+    Decision, LocalTime, NOT_GRANTED, RequestFacts, cedar_request, decide, local_time,
+};
+pub use directory::{Directory, SubscriptionFacts};
+pub use error::PolicyError;
+pub use region::RegionTable;
+pub use schema::{SCHEMA_TEXT, call_action, schema};
+pub use terms::{Grant, Hours, PlanTerms, SensitiveOp, Window};

@@ -1,0 +1,252 @@
+//! Term sheets through the admin API: store (validated, content-addressed), publish
+//! (compiles to Cedar), offer on a plan, accept by hash with a signed record, diff.
+
+use crate::harness::*;
+use base64::Engine as _;
+use http::{Method, StatusCode, header};
+use serde_json::{Value, json};
+
+/// A sheet granting the harness's `pub` API (petstore operations).
+pub fn sheet(version: &str, quota: u64) -> Value {
+    json!({
+        "id": "pets-standard",
+        "version": version,
+        "title": "Pets API — standard terms",
+        "effective": "2026-01-01",
+        "jurisdiction": "NL",
+        "governing_law": "the laws of the Netherlands",
+        "language": "en",
+        "sections": [{"id": "use", "title": "Acceptable use", "body": "Be kind to the pets."}],
+        "grants": [{"api": "pub", "operations": ["listPets", "getPet"], "scopes": ["pets:read"]}],
+        "limits": {"quota": [{"requests": quota, "per": "calendar_month"}]},
+        "notice": {"days": 30, "on_expiry": "suspend"}
+    })
+}
+
+async fn published(app: &App, t: &Tenant, doc: Value) -> Value {
+    let created = app
+        .create(
+            "/v1/terms",
+            &t.owner,
+            json!({"org_id": t.org, "document": doc}),
+        )
+        .await;
+    let id = id(&created);
+    let r = app
+        .call(
+            Method::POST,
+            &format!("/v1/terms/{id}/publish"),
+            Some(&t.owner),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    r.body
+}
+
+#[tokio::test]
+async fn term_sheets_are_validated_content_addressed_and_published() {
+    on_each_backend(|app| async move {
+        let t = tenant(&app, "terms").await;
+        let mut bad = sheet("1.0.0", 1000);
+        bad["grants"][0]["operations"] = json!(["listPets", "feedPets"]);
+        bad["limits"]["quota"][0]["requests"] = json!(0);
+        let r = app
+            .post(
+                "/v1/terms",
+                &t.owner,
+                json!({"org_id": t.org, "document": bad}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+        let pointers: Vec<&str> = r.body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["pointer"].as_str().unwrap())
+            .collect();
+        assert!(
+            pointers.contains(&"/document/grants/0/operations/1"),
+            "unknown operation named: {pointers:?}"
+        );
+        assert!(
+            pointers
+                .iter()
+                .any(|p| p.starts_with("/document/limits/quota/0")),
+            "zero quota named: {pointers:?}"
+        );
+
+        let first = app
+            .create(
+                "/v1/terms",
+                &t.owner,
+                json!({"org_id": t.org, "document": sheet("1.0.0", 1000)}),
+            )
+            .await;
+        assert_eq!(first["status"], "draft");
+        let sha = first["sha256"].as_str().unwrap().to_owned();
+        assert_eq!(sha.len(), 64);
+        // The same content, keys in another order, is the same version.
+        let mut reordered = serde_json::Map::new();
+        for (k, v) in sheet("1.0.0", 1000).as_object().unwrap().iter().rev() {
+            reordered.insert(k.clone(), v.clone());
+        }
+        let again = app
+            .post(
+                "/v1/terms",
+                &t.owner,
+                json!({"org_id": t.org, "document": Value::Object(reordered)}),
+            )
+            .await;
+        assert_eq!(
+            (again.status, again.body["id"].clone()),
+            (StatusCode::OK, first["id"].clone())
+        );
+        // Other content under the same version is refused: a change is a new version.
+        let r = app
+            .post(
+                "/v1/terms",
+                &t.owner,
+                json!({"org_id": t.org, "document": sheet("1.0.0", 2000)}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CONFLICT);
+        // Developers cannot write terms; drafts are private, published sheets public.
+        assert_eq!(
+            app.post(
+                "/v1/terms",
+                &t.developer,
+                json!({"org_id": t.org, "document": sheet("9.0.0", 1)})
+            )
+            .await
+            .status,
+            StatusCode::FORBIDDEN
+        );
+        let other = tenant(&app, "stranger").await;
+        let tid = id(&first);
+        assert_eq!(
+            app.get(&format!("/v1/terms/{tid}"), &other.owner)
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
+        let r = app
+            .call(
+                Method::POST,
+                &format!("/v1/terms/{tid}/publish"),
+                Some(&t.owner),
+                None,
+                &[],
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.body["status"].as_str()),
+            (StatusCode::OK, Some("published"))
+        );
+        assert_eq!(
+            app.get(&format!("/v1/terms/{tid}"), &other.owner)
+                .await
+                .status,
+            StatusCode::OK
+        );
+        // Rendered, ODRL and policy views.
+        let md = app
+            .get(&format!("/v1/terms/{tid}/rendered"), &other.owner)
+            .await;
+        assert!(
+            md.headers[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/markdown")
+        );
+        assert!(md.body.as_str().unwrap().contains("Acceptable use"));
+        let html = app
+            .get(
+                &format!("/v1/terms/{tid}/rendered?format=html"),
+                &other.owner,
+            )
+            .await;
+        assert!(html.body.as_str().unwrap().contains("<h2"));
+        let odrl = app
+            .get(&format!("/v1/terms/{tid}/odrl"), &other.owner)
+            .await;
+        assert_eq!(odrl.body["@type"], "Offer");
+        assert!(odrl.body["@context"].is_object() || odrl.body["@context"].is_array());
+        let cedar = app
+            .get(&format!("/v1/terms/{tid}/policy"), &other.owner)
+            .await;
+        assert!(
+            cedar.body.as_str().unwrap().contains("permit"),
+            "{}",
+            cedar.body
+        );
+        assert!(cedar.body.as_str().unwrap().contains(&sha));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn subscribing_accepts_terms_with_a_signed_record() {
+    on_each_backend(|app| async move {
+        let p = tenant(&app, "provider").await;
+        let c = tenant(&app, "consumer").await;
+        let v1 = published(&app, &p, sheet("1.0.0", 1000)).await;
+        let sha1 = v1["sha256"].as_str().unwrap().to_owned();
+        let plan = id(&app.create("/v1/plans", &p.owner, json!({"org_id": p.org, "slug": "termed", "name": "Termed", "visibility": "public", "apis": [{"api_id": p.published_api}]})).await);
+        // Only published sheets of the plan's org can be offered.
+        let draft = app.create("/v1/terms", &p.owner, json!({"org_id": p.org, "document": sheet("1.1.0", 1000)})).await;
+        assert_eq!(app.patch(&format!("/v1/plans/{plan}"), &p.owner, json!({"terms_id": id(&draft)})).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+        app.ok_patch(&format!("/v1/plans/{plan}"), &p.owner, json!({"terms_id": id(&v1), "status": "published"})).await;
+
+        // Without accepting, or accepting something else: refused, naming the hash.
+        let r = app.post("/v1/subscriptions", &c.developer, json!({"app_id": c.app, "plan_id": plan})).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(r.body["errors"][0]["pointer"], "/accept_terms");
+        assert!(r.body["errors"][0]["detail"].as_str().unwrap().contains(&sha1));
+        let r = app.post("/v1/subscriptions", &c.developer, json!({"app_id": c.app, "plan_id": plan, "accept_terms": "00".repeat(32)})).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let sub = app.create("/v1/subscriptions", &c.developer, json!({"app_id": c.app, "plan_id": plan, "accept_terms": sha1})).await;
+        assert_eq!(sub["terms_sha256"], sha1);
+        let sid = id(&sub);
+
+        // The acceptance is signed by the marketplace's acceptance key and verifies with
+        // the published public key; both sides can read it.
+        let list = app.get(&format!("/v1/subscriptions/{sid}/acceptances"), &p.billing).await.body;
+        let a = &list[0];
+        assert_eq!(a["record"]["terms_sha256"], sha1);
+        assert_eq!(a["record"]["type"], "tollgate.acceptance.v1");
+        let keys = app.get("/v1/keys", OPERATOR_TOKEN).await.body;
+        let key = keys.as_array().unwrap().iter().find(|k| k["id"] == a["key_id"]).unwrap();
+        assert_eq!(key["purpose"], "acceptance_signing");
+        let public = base64::engine::general_purpose::STANDARD.decode(key["public_key"].as_str().unwrap()).unwrap();
+        let sig = base64::engine::general_purpose::STANDARD.decode(a["signature"].as_str().unwrap()).unwrap();
+        let record: tollgate_core::model::AcceptanceRecord = serde_json::from_value(a["record"].clone()).unwrap();
+        tollgate_keyring::verify_ed25519(&public, &record.signing_bytes(), &sig).expect("acceptance signature verifies");
+        let mut forged = record.clone();
+        forged.terms_sha256 = "ff".repeat(32);
+        assert!(tollgate_keyring::verify_ed25519(&public, &forged.signing_bytes(), &sig).is_err());
+
+        // A new version on the plan: the subscription stays on what it accepted until it
+        // accepts the new one; the diff says what changed.
+        let v2 = published(&app, &p, sheet("2.0.0", 500)).await;
+        let sha2 = v2["sha256"].as_str().unwrap().to_owned();
+        let diff = app.get(&format!("/v1/terms/{}/diff?from={}", id(&v2), id(&v1)), &c.developer).await.body;
+        assert!(diff["changes"].as_array().unwrap().iter().any(|ch| ch["kind"] == "more_restrictive"), "{diff}");
+        app.ok_patch(&format!("/v1/plans/{plan}"), &p.owner, json!({"terms_id": id(&v2)})).await;
+        assert_eq!(app.get(&format!("/v1/subscriptions/{sid}"), &c.developer).await.body["terms_sha256"], sha1);
+        // The provider cannot accept on the consumer's behalf.
+        let r = app.post(&format!("/v1/subscriptions/{sid}/acceptances"), &p.owner, json!({"terms_sha256": sha2})).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+        let r = app.post(&format!("/v1/subscriptions/{sid}/acceptances"), &c.developer, json!({"terms_sha256": sha2})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        assert_eq!(app.get(&format!("/v1/subscriptions/{sid}"), &c.developer).await.body["terms_sha256"], sha2);
+        assert_eq!(app.get(&format!("/v1/subscriptions/{sid}/acceptances"), &c.developer).await.body.as_array().unwrap().len(), 2);
+        // Every step is audited.
+        let audit = app.get("/v1/audit?limit=500", OPERATOR_TOKEN).await.body.to_string();
+        for action in ["terms.create", "terms.publish", "acceptance.create"] {
+            assert!(audit.contains(action), "{action} not audited");
+        }
+    })
+    .await;
+}

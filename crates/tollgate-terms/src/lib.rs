@@ -1,0 +1,30 @@
+//! Term sheets, "terms as code": one versioned, content-addressed document carrying the
+//! human text and the machine clauses of a plan's terms. This crate parses sheets from
+//! YAML, TOML or JSON (`load`), checks them (`validate`), computes their identity
+//! (`hash`), renders them for people (`render`), lists what changed between two versions
+//! (`diff`) and exports them as ODRL 2.2 (`odrl`). Compiling to Cedar lives in
+//! `tollgate-policy`, which consumes `ValidatedSheet`'s resolved facts.
+//!
+//! Pure: no clock (times are passed in), no network, no IO beyond reading the files a
+//! caller names.
+
+pub mod diff;
+pub mod error;
+pub mod hash;
+pub mod load;
+pub mod locate;
+pub mod model;
+pub mod odrl;
+pub mod render;
+pub mod validate;
+pub mod vocab;
+
+pub use diff::{Change, ChangeKind, diff};
+pub use error::{Issue, TermsError};
+pub use load::{Loaded, load, load_validated, parse_str};
+pub use locate::Format;
+pub use model::TermSheet;
+pub use validate::{
+    KnownOperation, LocalFacts, OperationFacts, ResolvedWindows, ValidatedSheet, WindowCheck,
+    validate, validate_against,
+};

@@ -1,0 +1,9 @@
+//! Integration tests of tollgate-terms: one binary (link time), one module per concern.
+
+mod common;
+mod diff;
+mod errors;
+mod hash;
+mod odrl;
+mod render;
+mod windows;
