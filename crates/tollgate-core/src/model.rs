@@ -901,6 +901,56 @@ pub struct AcceptTerms {
     pub terms_sha256: String,
 }
 
+/// What happens to a subscription on an old term sheet when the notice period ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeExpiry {
+    /// It moves to the new version.
+    Move,
+    /// It is suspended until it accepts the new version.
+    Suspend,
+}
+
+/// How a notice ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeResolution {
+    /// The subscriber accepted the new version.
+    Accepted,
+    /// The notice ended and the subscription moved to the new version.
+    Moved,
+    /// The notice ended and the subscription was suspended.
+    Suspended,
+    /// The plan moved on to yet another version; a newer notice replaces this one.
+    Superseded,
+    /// The subscription was cancelled first.
+    Cancelled,
+}
+
+/// A notice to a subscriber: the plan now offers another term sheet version. Until
+/// `ends_at` the subscription stays on the version it accepted; then `on_expiry`
+/// applies unless it accepted the new version. The portal and webhooks announce these.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Notice {
+    pub id: NoticeId,
+    pub subscription_id: SubscriptionId,
+    pub consumer_org_id: OrgId,
+    pub provider_org_id: OrgId,
+    pub plan_id: PlanId,
+    /// The version the subscription is on (none if it never accepted terms).
+    pub from_sha256: Option<String>,
+    pub to_terms_id: TermsId,
+    pub to_sha256: String,
+    pub on_expiry: NoticeExpiry,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub ends_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub resolved_at: Option<OffsetDateTime>,
+    pub resolution: Option<NoticeResolution>,
+}
+
 // ---------------------------------------------------------------- audit
 
 /// Who performed an audited action.

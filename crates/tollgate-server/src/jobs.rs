@@ -25,6 +25,8 @@ pub async fn run_once(state: &AppState) -> Result<(u64, usize), crate::error::Ap
             tracing::info!(key_id = %k.id, purpose = k.purpose.as_str(), state = k.state.as_str(), "keyring key changed state");
         }
     }
+    drop(ring);
+    crate::notices::apply_due(state).await?;
     Ok((forgotten, changed.len()))
 }
 

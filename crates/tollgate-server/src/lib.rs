@@ -14,6 +14,7 @@ pub mod error;
 pub mod extract;
 mod idempotency;
 pub mod jobs;
+pub mod notices;
 pub mod ops;
 pub mod policy;
 pub mod routes;

@@ -112,9 +112,13 @@ fn weekday(i: usize) -> jiff::civil::Weekday {
 }
 
 /// Compiles a stored sheet; an error names the clause that does not compile.
-pub fn compile(t: &TermSheet, v: &ValidatedSheet) -> Result<CompiledPlan, ApiError> {
+pub fn compile(
+    t: &TermSheet,
+    v: &ValidatedSheet,
+    operator: &OperatorPolicies,
+) -> Result<CompiledPlan, ApiError> {
     let terms = plan_terms(&format!("{}@{}", t.sheet_id, t.sha256), v);
-    tollgate_policy::compile(&terms, &OperatorPolicies::none()).map_err(|e| {
+    tollgate_policy::compile(&terms, operator).map_err(|e| {
         ApiError::new(
             ErrorCode::ValidationFailed,
             format!("the term sheet does not compile to policy: {e}"),

@@ -42,6 +42,9 @@ pub struct AppState {
     pub draining: AtomicBool,
     /// Short random id of this marketplace, made on first start (log origins use it).
     pub marketplace_id: String,
+    /// Operator-wide Cedar policies (e.g. a global embargo), always applied beside every
+    /// plan's policies; every sheet is compiled against them at publish time.
+    pub operator_policies: std::sync::RwLock<tollgate_policy::OperatorPolicies>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -175,6 +178,7 @@ impl AppState {
             ready: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             marketplace_id,
+            operator_policies: std::sync::RwLock::new(tollgate_policy::OperatorPolicies::none()),
         })
     }
 
@@ -196,6 +200,14 @@ impl AppState {
     /// returned at creation equals the same object read back.
     pub fn now(&self) -> OffsetDateTime {
         truncate(self.clock.now())
+    }
+
+    /// The operator-wide policies in force.
+    pub fn operator_policies(&self) -> tollgate_policy::OperatorPolicies {
+        self.operator_policies
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Whether the server is ready for traffic.

@@ -428,6 +428,43 @@ impl TermsRow {
     }
 }
 
+#[derive(FromRow)]
+struct NoticeRow {
+    id: String,
+    subscription_id: String,
+    consumer_org_id: String,
+    provider_org_id: String,
+    plan_id: String,
+    from_sha256: Option<String>,
+    to_terms_id: String,
+    to_sha256: String,
+    on_expiry: String,
+    created_at: OffsetDateTime,
+    ends_at: OffsetDateTime,
+    resolved_at: Option<OffsetDateTime>,
+    resolution: Option<String>,
+}
+
+impl NoticeRow {
+    fn into_notice(self) -> Result<Notice> {
+        Ok(Notice {
+            id: parse_id(&self.id)?,
+            subscription_id: parse_id(&self.subscription_id)?,
+            consumer_org_id: parse_id(&self.consumer_org_id)?,
+            provider_org_id: parse_id(&self.provider_org_id)?,
+            plan_id: parse_id(&self.plan_id)?,
+            from_sha256: self.from_sha256,
+            to_terms_id: parse_id(&self.to_terms_id)?,
+            to_sha256: self.to_sha256,
+            on_expiry: parse_enum(&self.on_expiry)?,
+            created_at: self.created_at,
+            ends_at: self.ends_at,
+            resolved_at: self.resolved_at,
+            resolution: self.resolution.as_deref().map(parse_enum).transpose()?,
+        })
+    }
+}
+
 /// A stored idempotent response.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct IdempotencyRecord {
@@ -1680,6 +1717,111 @@ impl Tx {
         } else {
             Err(StoreError::Stale)
         }
+    }
+
+    // ---------------------------------------------------------------- notices
+
+    pub async fn insert_notice(&mut self, n: &Notice) -> Result<()> {
+        on_tx!(self, |c| {
+            sqlx::query(
+            "INSERT INTO notices (id, subscription_id, consumer_org_id, provider_org_id, plan_id, from_sha256, to_terms_id,
+                                  to_sha256, on_expiry, created_at, ends_at, resolved_at, resolution)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        )
+        .bind(n.id.to_string())
+        .bind(n.subscription_id.to_string())
+        .bind(n.consumer_org_id.to_string())
+        .bind(n.provider_org_id.to_string())
+        .bind(n.plan_id.to_string())
+        .bind(&n.from_sha256)
+        .bind(n.to_terms_id.to_string())
+        .bind(&n.to_sha256)
+        .bind(enum_str(&n.on_expiry))
+        .bind(n.created_at)
+        .bind(n.ends_at)
+        .bind(n.resolved_at)
+        .bind(n.resolution.as_ref().map(enum_str))
+        .execute(c)
+        .await?
+        .rows_affected()
+        });
+        Ok(())
+    }
+
+    /// Open notices of a subscription.
+    pub async fn open_notices(&mut self, sub: SubscriptionId) -> Result<Vec<Notice>> {
+        let rows: Vec<NoticeRow> =
+            on_tx!(self, |c| {
+                sqlx::query_as(
+            "SELECT * FROM notices WHERE subscription_id = $1 AND resolved_at IS NULL ORDER BY id"
+        )
+        .bind(sub.to_string())
+        .fetch_all(c)
+        .await?
+            });
+        rows.into_iter().map(NoticeRow::into_notice).collect()
+    }
+
+    /// Open notices whose period has ended by `now`, oldest first (at most `limit`).
+    pub async fn due_notices(&mut self, now: OffsetDateTime, limit: i64) -> Result<Vec<Notice>> {
+        let rows: Vec<NoticeRow> = on_tx!(self, |c| {
+            sqlx::query_as(
+            "SELECT * FROM notices WHERE resolved_at IS NULL AND ends_at <= $1 ORDER BY ends_at, id LIMIT $2"
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(c)
+        .await?
+        });
+        rows.into_iter().map(NoticeRow::into_notice).collect()
+    }
+
+    /// Closes an open notice.
+    pub async fn resolve_notice(
+        &mut self,
+        id: NoticeId,
+        at: OffsetDateTime,
+        how: NoticeResolution,
+    ) -> Result<()> {
+        on_tx!(self, |c| {
+            sqlx::query("UPDATE notices SET resolved_at = $2, resolution = $3 WHERE id = $1 AND resolved_at IS NULL")
+            .bind(id.to_string())
+            .bind(at)
+            .bind(enum_str(&how))
+            .execute(c)
+            .await?
+            .rows_affected()
+        });
+        Ok(())
+    }
+
+    /// Notices visible in `scope` (its orgs as consumer or provider), newest first.
+    pub async fn list_notices(
+        &mut self,
+        scope: &Scope,
+        subscription: Option<SubscriptionId>,
+        page: &PageParams,
+    ) -> Result<Page<Notice>> {
+        let rows: Vec<NoticeRow> = on_tx!(self, |c| {
+            let mut qb = QueryBuilder::new("SELECT * FROM notices WHERE (");
+            push_scope(&mut qb, "consumer_org_id", scope);
+            qb.push(" OR ");
+            push_scope(&mut qb, "provider_org_id", scope);
+            qb.push(")");
+            if let Some(s) = subscription {
+                qb.push(" AND subscription_id = ").push_bind(s.to_string());
+            }
+            if let Some(a) = &page.after {
+                qb.push(" AND id > ").push_bind(a.clone());
+            }
+            qb.push(" ORDER BY id LIMIT ").push_bind(page.limit + 1);
+            qb.build_query_as().fetch_all(c).await?
+        });
+        let items = rows
+            .into_iter()
+            .map(NoticeRow::into_notice)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(paginate(items, page.limit, |n| n.id.to_string()))
     }
 
     // ---------------------------------------------------------------- acceptances

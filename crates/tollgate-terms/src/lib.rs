@@ -2,7 +2,8 @@
 //! human text and the machine clauses of a plan's terms. This crate parses sheets from
 //! YAML, TOML or JSON (`load`), checks them (`validate`), computes their identity
 //! (`hash`), renders them for people (`render`), lists what changed between two versions
-//! (`diff`) and exports them as ODRL 2.2 (`odrl`). Compiling to Cedar lives in
+//! (`diff`) and exports them as ODRL 2.2 (`odrl`). Its JSON Schema, derived from the
+//! model, is `schema::json_schema()`, published at `schema::SCHEMA_ID`. Compiling to Cedar lives in
 //! `tollgate-policy`, which consumes `ValidatedSheet`'s resolved facts.
 //!
 //! Pure: no clock (times are passed in), no network, no IO beyond reading the files a
@@ -16,6 +17,7 @@ pub mod locate;
 pub mod model;
 pub mod odrl;
 pub mod render;
+pub mod schema;
 pub mod validate;
 pub mod vocab;
 

@@ -5,6 +5,7 @@
 use crate::error::{Issue, TermsError};
 use crate::locate::{FieldPath, Format, line_of_offset, locate};
 use crate::model::TermSheet;
+use crate::schema;
 use crate::validate::{KnownOperation, ValidatedSheet, validate, validate_against};
 use std::path::{Path, PathBuf};
 
@@ -85,7 +86,75 @@ pub fn parse_str(
     if text.trim().is_empty() {
         return Err(vec![err(FieldPath::default(), None, "is empty".into())]);
     }
-    let sheet: Result<TermSheet, TermsError> = match format {
+    // The schema first, on the document as plain JSON data: it lists every structural
+    // problem at once, where serde stops at the first. The typed parse stays the
+    // authority: a document it accepts is accepted (the schema cannot see that YAML
+    // reads a plain `1.0` as text for a text field), and when the schema passes but the
+    // parse fails (rare), serde's error is the answer.
+    let issues = as_json(format, text)
+        .map(|doc| schema::check(&doc))
+        .unwrap_or_default();
+    match (parse_typed(format, text, &err), issues.is_empty()) {
+        (Ok(sheet), _) => Ok(Loaded {
+            sheet,
+            file: file.to_owned(),
+            format,
+            text: text.to_owned(),
+        }),
+        (Err(e), true) => Err(vec![e]),
+        (Err(_), false) => {
+            let mut errors: Vec<TermsError> = issues
+                .into_iter()
+                .map(|i| err(FieldPath::parse(&i.field), None, i.message))
+                .collect();
+            // In the order of the file; problems without a line (missing top-level
+            // fields) last.
+            errors.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
+            Err(errors)
+        }
+    }
+}
+
+/// The document as plain JSON data, as the schema check sees it (TOML dates and times
+/// become text); `None` when it does not read as such (a syntax error, a non-text key,
+/// a TOML float JSON cannot hold), in which case the typed parse reports the problem.
+pub fn as_json(format: Format, text: &str) -> Option<serde_json::Value> {
+    match format {
+        Format::Json => serde_json::from_str(text).ok(),
+        Format::Yaml => yaml_serde::from_str(text).ok(),
+        Format::Toml => toml::from_str::<toml::Table>(text)
+            .ok()
+            .and_then(|t| toml_to_json(toml::Value::Table(t))),
+    }
+}
+
+/// TOML to JSON data; dates and times become their text (`2026-01-01`, `08:00:00`), as
+/// the model reads them.
+fn toml_to_json(v: toml::Value) -> Option<serde_json::Value> {
+    use serde_json::Value as J;
+    Some(match v {
+        toml::Value::String(s) => J::String(s),
+        toml::Value::Integer(i) => J::from(i),
+        toml::Value::Float(f) => J::Number(serde_json::Number::from_f64(f)?),
+        toml::Value::Boolean(b) => J::Bool(b),
+        toml::Value::Datetime(d) => J::String(d.to_string()),
+        toml::Value::Array(a) => J::Array(a.into_iter().map(toml_to_json).collect::<Option<_>>()?),
+        toml::Value::Table(t) => J::Object(
+            t.into_iter()
+                .map(|(k, v)| Some((k, toml_to_json(v)?)))
+                .collect::<Option<_>>()?,
+        ),
+    })
+}
+
+/// The typed parse with serde: the first problem only, with its line where the parser
+/// knows it.
+fn parse_typed(
+    format: Format,
+    text: &str,
+    err: &dyn Fn(FieldPath, Option<usize>, String) -> TermsError,
+) -> Result<TermSheet, TermsError> {
+    match format {
         Format::Yaml => {
             let de = yaml_serde::Deserializer::from_str(text);
             serde_path_to_error::deserialize(de).map_err(|e| {
@@ -122,15 +191,6 @@ pub fn parse_str(
                     .map_err(|e| json_err(FieldPath::default(), &e)),
             }
         }
-    };
-    match sheet {
-        Ok(sheet) => Ok(Loaded {
-            sheet,
-            file: file.to_owned(),
-            format,
-            text: text.to_owned(),
-        }),
-        Err(e) => Err(vec![e]),
     }
 }
 

@@ -34,13 +34,14 @@
 //! ```
 
 use rust_decimal::Decimal;
+use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 use std::fmt;
 use std::str::FromStr;
 
 /// One term sheet: the human text and the machine clauses of one version of a plan's
 /// terms. Its identity is the SHA-256 of its canonical form (see `hash`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TermSheet {
     /// Optional URL of the JSON Schema the file follows, for editors. It is not part of
@@ -94,7 +95,7 @@ pub struct TermSheet {
 }
 
 /// One section of human text.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Section {
     /// Slug naming the section across versions (`acceptable-use`), so a diff can tell a
@@ -108,7 +109,7 @@ pub struct Section {
 }
 
 /// A set of operations of one API that share scopes, a limit group and data facts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Grant {
     /// The API's slug in the catalog, e.g. `weather`.
@@ -130,7 +131,7 @@ pub struct Grant {
 }
 
 /// What personal data a grant's operations return.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrantData {
     /// Data categories from the controlled vocabulary (W3C DPV-style: `contact`,
@@ -150,7 +151,9 @@ pub struct GrantData {
 }
 
 /// How sensitive the data of an operation is, from least to most.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Sensitivity {
     /// No personal data.
@@ -179,17 +182,21 @@ impl Sensitivity {
 }
 
 /// A data category: a name of `vocab::CATEGORIES` or an `x-` extension.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(transparent)]
 pub struct Category(pub String);
 
 /// A purpose of processing: a name of `vocab::PURPOSES` or an `x-` extension.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(transparent)]
 pub struct Purpose(pub String);
 
 /// What the subscriber may do with the data it receives.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DataPolicy {
     /// Purposes the data may be used for (`service-provision`, `research`, …; see
@@ -209,7 +216,7 @@ pub struct DataPolicy {
 }
 
 /// Rate limits and quotas.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     /// IANA time zone in which quota days and calendar months begin. Absent: `UTC`.
@@ -224,7 +231,7 @@ pub struct Limits {
 }
 
 /// A rate limit (enforced with GCRA).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
     /// The operation group it counts (see `Grant::group`). Absent: all calls under the
@@ -242,7 +249,9 @@ pub struct RateLimit {
 }
 
 /// The period of a rate limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum RatePeriod {
     Second,
@@ -271,7 +280,7 @@ impl RatePeriod {
 }
 
 /// A quota: a count of requests per period.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Quota {
     /// The operation group it counts. Absent: all calls under the sheet together.
@@ -285,7 +294,9 @@ pub struct Quota {
 }
 
 /// The period of a quota.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum QuotaPeriod {
     Day,
@@ -305,7 +316,7 @@ impl QuotaPeriod {
 }
 
 /// When calls are allowed, in one IANA time zone (daylight saving time included).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Windows {
     /// IANA time zone name, e.g. `Europe/Paris`.
@@ -321,7 +332,7 @@ pub struct Windows {
 
 /// A weekly window: the listed days, from `from` (included) to `to` (excluded).
 /// A window that crosses midnight is written as two windows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Window {
     /// Weekdays: `mon`, `tue`, `wed`, `thu`, `fri`, `sat`, `sun`.
@@ -333,7 +344,7 @@ pub struct Window {
 }
 
 /// A blackout: the dates `from` to `to`, both included.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Blackout {
     /// First date, `YYYY-MM-DD`.
@@ -347,11 +358,12 @@ pub struct Blackout {
 }
 
 /// The service level promised.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Sla {
     /// Availability target in percent, as a decimal string (`"99.9"`); 0–100.
     #[serde(with = "decimal")]
+    #[schemars(schema_with = "decimal::schema")]
     pub availability: Decimal,
     /// Latency target. Absent: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -368,7 +380,7 @@ pub struct Sla {
 }
 
 /// A latency target: the `percentile`-th percentile of response times stays under `ms`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Latency {
     /// Percentile, 1–99 (`95`, `99`).
@@ -378,7 +390,7 @@ pub struct Latency {
 }
 
 /// The SLA measurement period.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SlaWindow {
     Day,
@@ -398,14 +410,16 @@ impl SlaWindow {
 }
 
 /// One step of the service-credit schedule.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Credit {
     /// Availability threshold in percent (`"99.9"`), at most the target.
     #[serde(with = "decimal")]
+    #[schemars(schema_with = "decimal::schema")]
     pub below: Decimal,
     /// Credit in percent of the period's fees (`"10"`), more than 0 and at most 100.
     #[serde(with = "decimal")]
+    #[schemars(schema_with = "decimal::schema")]
     pub credit: Decimal,
 }
 
@@ -459,7 +473,7 @@ impl From<Pricing> for PricingFile {
 }
 
 /// A reference to an immutable price version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PriceRef {
     /// The price version's id.
@@ -469,7 +483,7 @@ pub struct PriceRef {
 }
 
 /// Notice of changes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Notice {
     /// Days between the publication of a newer version and the moment subscriptions
@@ -481,7 +495,7 @@ pub struct Notice {
 }
 
 /// What happens to a subscription on an old version when the notice ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnExpiry {
     Move,
@@ -509,7 +523,7 @@ pub enum OperationRef {
     Route { method: String, path: String },
 }
 
-const METHODS: [&str; 8] = [
+pub(crate) const METHODS: [&str; 8] = [
     "GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE",
 ];
 
@@ -670,7 +684,8 @@ impl FromStr for ClockTime {
             return Err(bad());
         }
         let (h, m) = hm.split_once(':').ok_or_else(bad)?;
-        if h.len() != 2 || m.len() != 2 {
+        if h.len() != 2 || m.len() != 2 || !(h.bytes().chain(m.bytes())).all(|b| b.is_ascii_digit())
+        {
             return Err(bad());
         }
         let h: u16 = h.parse().map_err(|_| bad())?;
@@ -772,6 +787,11 @@ pub(crate) mod decimal {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
         d.deserialize_any(V)
+    }
+
+    /// The JSON Schema of what `deserialize` reads (see `crate::schema`).
+    pub fn schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        crate::schema::decimal_schema(g)
     }
 
     struct V;

@@ -33,6 +33,7 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(get_subscription))
         .routes(routes!(transition_subscription))
         .routes(routes!(list_acceptances, accept_terms))
+        .routes(routes!(list_notices))
 }
 
 fn field(pointer: impl Into<String>, detail: impl Into<String>) -> FieldError {
@@ -299,6 +300,16 @@ async fn update_plan(
     plan.revision += 1;
     plan.updated_at = st.now();
     tx.update_plan(&plan, before.revision).await?;
+    // A new term sheet version: notify subscribers still on another one.
+    if plan.terms_id != before.terms_id
+        && let Some(t) = plan.terms_id
+    {
+        let terms = tx
+            .get_terms(t)
+            .await?
+            .ok_or_else(|| ApiError::internal("plan references missing terms"))?;
+        crate::notices::announce(&st, &mut tx, &caller, &plan, &terms).await?;
+    }
     let action = if plan.status == before.status {
         "plan.update"
     } else {
@@ -804,6 +815,16 @@ async fn transition_subscription(
     sub.updated_at = now;
     tx.update_subscription(&sub, before.revision, before.history.len())
         .await?;
+    if sub.state == SubscriptionState::Cancelled {
+        crate::notices::close(
+            &mut tx,
+            &sub,
+            None,
+            NoticeResolution::Cancelled,
+            sub.updated_at,
+        )
+        .await?;
+    }
     audit(
         &st,
         &mut tx,
@@ -893,6 +914,14 @@ async fn accept_terms(
     sub.updated_at = st.now();
     tx.update_subscription(&sub, before.revision, before.history.len())
         .await?;
+    crate::notices::close(
+        &mut tx,
+        &sub,
+        sub.terms_sha256.as_deref(),
+        NoticeResolution::Superseded,
+        sub.updated_at,
+    )
+    .await?;
     audit(
         &st,
         &mut tx,
@@ -909,4 +938,35 @@ async fn accept_terms(
     .await?;
     commit(&st, tx, true).await?;
     Ok((StatusCode::CREATED, Json(a)).into_response())
+}
+
+/// Filters of the notice list.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct NoticeListQuery {
+    /// Only notices of this subscription.
+    pub subscription_id: Option<SubscriptionId>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// Notices of new term sheet versions to the caller's subscriptions (as consumer or
+/// provider): what changes, until when the old version holds, and what happens then.
+#[utoipa::path(get, path = "/v1/notices", tag = "subscriptions", params(NoticeListQuery), responses((status = 200, body = Page<Notice>), ReadErrors), security(("bearer" = [])))]
+async fn list_notices(
+    State(st): St,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<NoticeListQuery>,
+) -> Result<Json<Page<Notice>>, ApiError> {
+    let page = PageQuery {
+        limit: q.limit,
+        cursor: q.cursor,
+    }
+    .params()?;
+    let mut tx = st.store.read().await?;
+    Ok(Json(
+        tx.list_notices(&caller.scope(), q.subscription_id, &page)
+            .await?,
+    ))
 }

@@ -30,6 +30,7 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(list_keys))
         .routes(routes!(rotate_key))
         .routes(routes!(problem_page))
+        .routes(routes!(terms_schema))
 }
 
 /// Liveness.
@@ -244,4 +245,17 @@ async fn problem_page(
         desc = esc(code.description()),
     ))
     .into_response())
+}
+
+/// The JSON Schema of term sheets (draft 2020-12; `$id`
+/// `https://tollgate.dev/schemas/terms/v1.json`), derived from the model the server
+/// validates with. Needs no credential.
+#[utoipa::path(get, path = "/schemas/terms/v1.json", tag = "meta",
+    responses((status = 200, description = "JSON Schema of term sheets", content_type = "application/schema+json", body = Object)))]
+async fn terms_schema() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/schema+json")],
+        Json(tollgate_terms::schema::json_schema()),
+    )
+        .into_response()
 }

@@ -385,7 +385,7 @@ async fn policy_terms(
     let mut tx = st.store.read().await?;
     let t = visible_terms(&mut tx, &caller, &terms_id).await?;
     let v = revalidate(&t)?;
-    let cedar = crate::policy::compile(&t, &v)?;
+    let cedar = crate::policy::compile(&t, &v, &st.operator_policies())?;
     Ok((
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
         cedar.cedar_text().to_owned(),
@@ -413,7 +413,7 @@ async fn publish_terms(
     }
     let v = revalidate(&before)?;
     // A sheet that does not compile is refused here, naming the clause.
-    crate::policy::compile(&before, &v)?;
+    crate::policy::compile(&before, &v, &st.operator_policies())?;
     let now = st.now();
     tx.publish_terms(before.id, now, before.revision).await?;
     let after = TermSheet {

@@ -497,6 +497,7 @@ async fn credentials_are_checked() {
             "/readyz",
             "/openapi.json",
             "/problems/not-found",
+            "/schemas/terms/v1.json",
         ] {
             let r = app
                 .raw(Request::builder().uri(path).body(Body::empty()).unwrap())

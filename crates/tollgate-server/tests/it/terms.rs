@@ -8,6 +8,11 @@ use serde_json::{Value, json};
 
 /// A sheet granting the harness's `pub` API (petstore operations).
 pub fn sheet(version: &str, quota: u64) -> Value {
+    sheet_with(version, quota, "suspend")
+}
+
+/// [`sheet`] with a given `notice.on_expiry`.
+pub fn sheet_with(version: &str, quota: u64, on_expiry: &str) -> Value {
     json!({
         "id": "pets-standard",
         "version": version,
@@ -19,7 +24,7 @@ pub fn sheet(version: &str, quota: u64) -> Value {
         "sections": [{"id": "use", "title": "Acceptable use", "body": "Be kind to the pets."}],
         "grants": [{"api": "pub", "operations": ["listPets", "getPet"], "scopes": ["pets:read"]}],
         "limits": {"quota": [{"requests": quota, "per": "calendar_month"}]},
-        "notice": {"days": 30, "on_expiry": "suspend"}
+        "notice": {"days": 30, "on_expiry": on_expiry}
     })
 }
 
@@ -247,6 +252,67 @@ async fn subscribing_accepts_terms_with_a_signed_record() {
         for action in ["terms.create", "terms.publish", "acceptance.create"] {
             assert!(audit.contains(action), "{action} not audited");
         }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn new_versions_give_notice_then_move_or_suspend() {
+    on_each_backend(|app| async move {
+        let mut p = tenant(&app, "prov").await;
+        let c = tenant(&app, "cons").await;
+        let mut c2 = tenant(&app, "cons2").await;
+        // Initial tokens last 30 days and this test spans months: use year-long tokens.
+        for token in [&mut p.owner, &mut p.admin, &mut c2.developer] {
+            let made = app.create("/v1/tokens", token, json!({"name": "long", "expires_in_days": 365})).await;
+            *token = made["secret"].as_str().unwrap().to_owned();
+        }
+        let v1 = published(&app, &p, sheet_with("1.0.0", 1000, "suspend")).await;
+        let plan = id(&app.create("/v1/plans", &p.owner, json!({"org_id": p.org, "slug": "termed", "name": "T", "visibility": "public", "apis": [{"api_id": p.published_api}]})).await);
+        app.ok_patch(&format!("/v1/plans/{plan}"), &p.owner, json!({"terms_id": id(&v1), "status": "published"})).await;
+        let sha1 = v1["sha256"].as_str().unwrap();
+        let accepts = id(&app.create("/v1/subscriptions", &c.developer, json!({"app_id": c.app, "plan_id": plan, "accept_terms": sha1})).await);
+        let ignores = id(&app.create("/v1/subscriptions", &c2.developer, json!({"app_id": c2.app, "plan_id": plan, "accept_terms": sha1})).await);
+
+        // v2 (whose own rule is `move`) replaces v1 (whose rule is `suspend`): the rule and
+        // period subscribers agreed to — v1's — apply.
+        let v2 = published(&app, &p, sheet_with("2.0.0", 500, "move")).await;
+        let sha2 = v2["sha256"].as_str().unwrap().to_owned();
+        app.ok_patch(&format!("/v1/plans/{plan}"), &p.owner, json!({"terms_id": id(&v2)})).await;
+        let notices = app.get("/v1/notices", &c2.developer).await.body;
+        let n = &notices["items"][0];
+        assert_eq!((n["subscription_id"].as_str(), n["on_expiry"].as_str(), n["to_sha256"].as_str()), (Some(ignores.as_str()), Some("suspend"), Some(sha2.as_str())));
+        assert_eq!(app.get("/v1/notices", &p.owner).await.body["items"].as_array().unwrap().len(), 2, "the provider sees both");
+        assert!(app.get("/v1/notices", &c.developer).await.body.to_string().contains(&accepts));
+        assert!(!app.get("/v1/notices", &c.developer).await.body.to_string().contains(&ignores), "notices are private to their parties");
+
+        app.create(&format!("/v1/subscriptions/{accepts}/acceptances"), &c.developer, json!({"terms_sha256": sha2})).await;
+        // Before the period ends nothing happens; after it, v1's rule applies.
+        app.clock.advance(time::Duration::days(29));
+        tollgate_server::jobs::run_once(&app.state).await.unwrap();
+        assert_eq!(app.get(&format!("/v1/subscriptions/{ignores}"), &c2.developer).await.body["state"], "active");
+        app.clock.advance(time::Duration::days(2));
+        tollgate_server::jobs::run_once(&app.state).await.unwrap();
+        let s = app.get(&format!("/v1/subscriptions/{ignores}"), &c2.developer).await.body;
+        assert_eq!(s["state"], "suspended");
+        assert_eq!(s["terms_sha256"].as_str(), Some(sha1), "still on what it accepted");
+        assert!(s["history"].as_array().unwrap().last().unwrap()["reason"].as_str().unwrap().contains("notice period"));
+        assert_eq!(app.get(&format!("/v1/subscriptions/{accepts}"), OPERATOR_TOKEN).await.body["state"], "active");
+        let resolutions: Vec<String> = app.get("/v1/notices", &p.owner).await.body["items"].as_array().unwrap().iter().map(|n| n["resolution"].as_str().unwrap_or("open").to_owned()).collect();
+        assert_eq!(resolutions.iter().filter(|r| *r == "accepted").count(), 1, "{resolutions:?}");
+        assert_eq!(resolutions.iter().filter(|r| *r == "suspended").count(), 1, "{resolutions:?}");
+        // Accepting v2 lets the provider reinstate it.
+        app.create(&format!("/v1/subscriptions/{ignores}/acceptances"), &c2.developer, json!({"terms_sha256": sha2})).await;
+        let r = app.create(&format!("/v1/subscriptions/{ignores}/transitions"), &p.admin, json!({"to": "active", "reason": "accepted v2"})).await;
+        assert_eq!(r["state"], "active");
+
+        // v3 replaces v2, whose rule is `move`: after the period the subscription moves.
+        let v3 = published(&app, &p, sheet_with("3.0.0", 400, "move")).await;
+        app.ok_patch(&format!("/v1/plans/{plan}"), &p.owner, json!({"terms_id": id(&v3)})).await;
+        app.clock.advance(time::Duration::days(31));
+        tollgate_server::jobs::run_once(&app.state).await.unwrap();
+        let s = app.get(&format!("/v1/subscriptions/{ignores}"), &c2.developer).await.body;
+        assert_eq!((s["state"].as_str(), s["terms_sha256"].as_str()), (Some("active"), v3["sha256"].as_str()));
     })
     .await;
 }

@@ -6,4 +6,5 @@ mod errors;
 mod hash;
 mod odrl;
 mod render;
+mod schema;
 mod windows;
