@@ -2,9 +2,12 @@
 //! and applied to the same marketplace, changes nothing.
 
 use crate::plan::Catalog;
-use crate::spec::{ApiSpec, AppSpec, ManifestFile, OpenApi, OrgSpec, PlanApiSpec, PlanSpec};
+use crate::spec::{
+    ApiSpec, AppSpec, ManifestFile, OpenApi, OrgSpec, PlanApiSpec, PlanSpec, PlanTermsSpec,
+    TermsSpec,
+};
 use std::collections::HashMap;
-use tollgate_core::model::ApiStatus;
+use tollgate_core::model::{ApiStatus, TermSheet, TermsStatus};
 
 /// The catalog as a manifest, every field spelled out, sorted by org then slug.
 pub fn to_manifest(catalog: &Catalog) -> ManifestFile {
@@ -51,6 +54,41 @@ pub fn to_manifest(catalog: &Catalog) -> ManifestFile {
         .collect();
     apis.sort_by(|a, b| (&a.org, &a.slug).cmp(&(&b.org, &b.slug)));
 
+    // Sheets inline, sorted by org, sheet id and version (semantic order), drafts as
+    // `publish: false`.
+    let version_key = |t: &TermSheet| semver::Version::parse(&t.version).ok();
+    let mut sheets: Vec<&TermSheet> = catalog.terms.iter().collect();
+    sheets.sort_by(|a, b| {
+        (slug(a.org_id), &a.sheet_id, version_key(a), &a.version).cmp(&(
+            slug(b.org_id),
+            &b.sheet_id,
+            version_key(b),
+            &b.version,
+        ))
+    });
+    let terms: Vec<TermsSpec> = sheets
+        .into_iter()
+        .map(|t| TermsSpec {
+            org: slug(t.org_id),
+            file: None,
+            document: Some(t.document.clone()),
+            publish: Some(t.status == TermsStatus::Published),
+        })
+        .collect();
+    let terms_ref: HashMap<_, _> = catalog
+        .terms
+        .iter()
+        .map(|t| {
+            (
+                t.id,
+                PlanTermsSpec {
+                    id: t.sheet_id.clone(),
+                    version: t.version.clone(),
+                },
+            )
+        })
+        .collect();
+
     let mut plans: Vec<PlanSpec> = catalog
         .plans
         .iter()
@@ -74,6 +112,7 @@ pub fn to_manifest(catalog: &Catalog) -> ManifestFile {
                     operations: pa.operations.clone(),
                 })
                 .collect(),
+            terms: p.terms_id.and_then(|t| terms_ref.get(&t).cloned()),
         })
         .collect();
     plans.sort_by(|a, b| (&a.org, &a.slug).cmp(&(&b.org, &b.slug)));
@@ -93,12 +132,13 @@ pub fn to_manifest(catalog: &Catalog) -> ManifestFile {
     ManifestFile {
         orgs,
         apis,
+        terms,
         plans,
         apps,
     }
 }
 
-/// The catalog as a YAML manifest (OpenAPI documents inline).
+/// The catalog as a YAML manifest (OpenAPI documents and term sheets inline).
 pub fn export(catalog: &Catalog) -> String {
     // Every field is a string, number, bool, list or mapping: YAML can hold them all.
     yaml_serde::to_string(&to_manifest(catalog)).unwrap_or_default()

@@ -5,7 +5,7 @@
 //!
 //! # The manifest
 //!
-//! A file holds any of four top-level lists, all optional. Unknown keys are errors.
+//! A file holds any of five top-level lists, all optional. Unknown keys are errors.
 //!
 //! ```yaml
 //! orgs:
@@ -27,6 +27,15 @@
 //!     status: published           # draft | published | deprecated | retired; new APIs start draft
 //!     # sunset: 2027-01-01T00:00:00Z   # only with status: deprecated (and then required)
 //!     openapi: ./weather.openapi.yaml  # path relative to this file (YAML or JSON), or inline mapping
+//! terms:                          # term sheet versions (see the tollgate-terms crate)
+//!   - org: acme-weather           # a provider org (in a manifest or already in the marketplace)
+//!     file: ./weather-free.terms.yaml  # path relative to this file (YAML, TOML or JSON) …
+//!     publish: true               # default true; false keeps a new sheet a draft
+//!   - org: acme-weather
+//!     document:                   # … or the sheet inline
+//!       id: weather-pro
+//!       version: 1.0.0
+//!       # title, effective, jurisdiction, governing_law, language, grants, notice, …
 //! plans:
 //!   - org: acme-weather
 //!     slug: free
@@ -38,6 +47,7 @@
 //!     apis:
 //!       - api: weather            # API slug within the plan's org
 //!         operations: [getForecast]   # optional; absent = every operation
+//!     terms: { id: weather-free, version: 1.0.0 }  # optional: the published sheet it offers
 //! apps:
 //!   - org: globex
 //!     slug: dashboard
@@ -54,7 +64,23 @@
 //! files ending `.yaml`, `.yml`, `.toml` or `.json`; hidden files and folders (name
 //! starting with `.`) are skipped. In a folder, **a file whose top level has an `openapi`
 //! (or `swagger`) key is an OpenAPI document, not a manifest**, and is skipped; manifests
-//! name such files in `openapi:`. Entities from all files form one manifest.
+//! name such files in `openapi:`. Likewise **a file whose top level has `id`, `version`
+//! and `grants` but none of `orgs`, `apis`, `terms`, `plans` and `apps` is a term sheet**,
+//! skipped; manifests name such files in `terms[].file`. Entities from all files form one
+//! manifest.
+//!
+//! # Term sheets
+//!
+//! Each `terms:` entry is parsed and validated with `tollgate-terms` when the manifest is
+//! read (a problem in a sheet file is reported on the entry's `file` field, its message
+//! holding the sheet's own `file:line: field: message`; a problem in an inline sheet on
+//! `terms[i].document.<field>`). A sheet is identified by its canonical SHA-256: applying
+//! stores it (`POST /v1/terms`) only when its org has no sheet with that hash, and
+//! publishes it when `publish` (default true) and it is a draft. A sheet whose
+//! `(id, version)` the org already has with other content is an error: a change is a new
+//! version. Sheets in the marketplace that the manifest does not list are left alone. A
+//! plan's `terms: {id, version}` names a sheet of the plan's own org; it must be
+//! published (by the manifest or already), and is set before the plan is published.
 //!
 //! # Errors
 //!
@@ -62,10 +88,11 @@
 //! shown as `file:line: field: message`, e.g.
 //! `catalog/apis.yaml:12: apis[1].base_path: must be a path like /weather/v1: …`. Syntax and
 //! type errors come from the parsers; invalid values (core's request validation),
-//! duplicate identities, `sunset` without `deprecated`, unreadable `openapi:` files and
-//! plans naming another org's API are found by [`load`]; unknown orgs and APIs (absent
-//! from both the manifest and the marketplace), impossible lifecycle moves and publishing
-//! a plan whose APIs stay unpublished are found by [`plan`].
+//! duplicate identities, `sunset` without `deprecated`, unreadable `openapi:` files,
+//! invalid term sheets and plans naming another org's API are found by [`load`]; unknown
+//! orgs, APIs and term sheets (absent from both the manifest and the marketplace),
+//! impossible lifecycle moves, publishing a plan whose APIs stay unpublished, offering a
+//! draft sheet and a changed sheet under an existing version are found by [`plan`].
 //!
 //! # Applying
 //!
@@ -78,7 +105,8 @@
 //!
 //! # Exporting
 //!
-//! [`export`] renders a catalog as YAML (OpenAPI documents inline, sorted by slug) that
+//! [`export`] renders a catalog as YAML (OpenAPI documents and term sheets inline, sorted
+//! by slug; drafts with `publish: false`; plans with the `terms` they offer) that
 //! reproduces it when applied to an empty marketplace; [`export_toml`] does the same in
 //! TOML.
 
@@ -94,4 +122,7 @@ pub use export::{export, export_toml, to_manifest};
 pub use load::{Manifest, load, parse_str};
 pub use locate::Format;
 pub use plan::{Catalog, FieldChange, Ids, Resolver, Step, Target, plan};
-pub use spec::{ApiSpec, AppSpec, ManifestFile, OpenApi, OrgSpec, PlanApiSpec, PlanSpec};
+pub use spec::{
+    ApiSpec, AppSpec, ManifestFile, OpenApi, OrgSpec, PlanApiSpec, PlanSpec, PlanTermsSpec,
+    TermsSpec,
+};

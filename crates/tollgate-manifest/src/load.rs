@@ -1,10 +1,12 @@
-//! Reading manifests: files and folders, the three formats, referenced OpenAPI documents,
-//! and every check that needs only the manifest itself. The only IO is reading the files
-//! named by the caller and the OpenAPI files those name.
+//! Reading manifests: files and folders, the three formats, referenced OpenAPI documents
+//! and term sheets, and every check that needs only the manifest itself. The only IO is
+//! reading the files named by the caller and the OpenAPI and term sheet files those name.
 
 use crate::error::ManifestError;
-use crate::locate::{FieldPath, Format, line_of_offset, locate};
-use crate::spec::{ApiSpec, AppSpec, ManifestFile, OpenApi, OrgSpec, PlanSpec, yaml_to_json};
+use crate::locate::{FieldPath, Format, Seg, line_of_offset, locate};
+use crate::spec::{
+    ApiSpec, AppSpec, ManifestFile, OpenApi, OrgSpec, PlanSpec, TermsSpec, yaml_to_json,
+};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use tollgate_core::model::{ApiStatus, CreateApi, CreateApp, CreateOrg, CreatePlan, PlanApi};
@@ -18,6 +20,8 @@ use tollgate_core::{ApiId, FieldErrors, OrgId};
 pub struct Manifest {
     pub orgs: Vec<OrgSpec>,
     pub apis: Vec<ApiSpec>,
+    /// Term sheets; after loading each has its `document` (validated) and no `file`.
+    pub terms: Vec<TermsSpec>,
     pub plans: Vec<PlanSpec>,
     pub apps: Vec<AppSpec>,
     origins: Origins,
@@ -27,6 +31,7 @@ impl PartialEq for Manifest {
     fn eq(&self, other: &Self) -> bool {
         self.orgs == other.orgs
             && self.apis == other.apis
+            && self.terms == other.terms
             && self.plans == other.plans
             && self.apps == other.apps
     }
@@ -37,6 +42,7 @@ impl PartialEq for Manifest {
 pub(crate) enum List {
     Orgs,
     Apis,
+    Terms,
     Plans,
     Apps,
 }
@@ -46,6 +52,7 @@ impl List {
         match self {
             List::Orgs => "orgs",
             List::Apis => "apis",
+            List::Terms => "terms",
             List::Plans => "plans",
             List::Apps => "apps",
         }
@@ -56,6 +63,7 @@ impl List {
 struct Origins {
     orgs: Vec<Origin>,
     apis: Vec<Origin>,
+    terms: Vec<Origin>,
     plans: Vec<Origin>,
     apps: Vec<Origin>,
     sources: BTreeMap<PathBuf, Source>,
@@ -66,6 +74,8 @@ struct Origin {
     file: PathBuf,
     /// Position in its file's list.
     index: usize,
+    /// For a term sheet read from a file: `file:line` of the sheet's `version`.
+    sheet_version_at: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -87,6 +97,7 @@ impl Manifest {
         let origins = match list {
             List::Orgs => &self.origins.orgs,
             List::Apis => &self.origins.apis,
+            List::Terms => &self.origins.terms,
             List::Plans => &self.origins.plans,
             List::Apps => &self.origins.apps,
         };
@@ -114,6 +125,40 @@ impl Manifest {
         }
     }
 
+    /// Term sheet `i`, validated again from its `document` (so a manifest changed in code
+    /// after loading is still checked).
+    pub(crate) fn sheet(&self, i: usize) -> Result<Sheet, Vec<ManifestError>> {
+        let t = &self.terms[i];
+        let Some(doc) = &t.document else {
+            return Err(vec![self.error(
+                List::Terms,
+                i,
+                "",
+                "needs `file:` (a sheet file) or `document:` (the sheet inline)",
+            )]);
+        };
+        let v = validate_document(doc).map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|e| {
+                    let pointer = FieldPath::default().key("document").dotted(&e.field);
+                    self.error(List::Terms, i, &to_pointer(&pointer), e.message)
+                })
+                .collect::<Vec<_>>()
+        })?;
+        Ok(Sheet {
+            sheet_id: v.sheet().id.clone(),
+            version: v.version().to_string(),
+            sha256: v.sha256().to_owned(),
+            document: doc.clone(),
+            from_file: self
+                .origins
+                .terms
+                .get(i)
+                .and_then(|o| o.sheet_version_at.clone()),
+        })
+    }
+
     /// Where `list[i]` was defined, as `file:line`.
     fn place(&self, list: List, i: usize) -> String {
         let e = self.error(list, i, "", "");
@@ -124,12 +169,57 @@ impl Manifest {
     }
 }
 
+/// A term sheet of a manifest, as `plan` needs it.
+#[derive(Debug, Clone)]
+pub(crate) struct Sheet {
+    pub sheet_id: String,
+    /// Semantic version, normalized.
+    pub version: String,
+    pub sha256: String,
+    /// The sheet as JSON, the `document` of `POST /v1/terms`.
+    pub document: serde_json::Value,
+    /// For a sheet read from a file: `file:line` of its `version`.
+    pub from_file: Option<String>,
+}
+
+/// A dotted field path (`document.limits`) as the JSON pointer `Manifest::error` takes.
+fn to_pointer(p: &FieldPath) -> String {
+    p.0.iter()
+        .map(|s| match s {
+            Seg::Key(k) => format!("/{}", k.replace('~', "~0").replace('/', "~1")),
+            Seg::Index(n) => format!("/{n}"),
+        })
+        .collect()
+}
+
+/// Parses and validates a term sheet held as JSON.
+pub(crate) fn validate_document(
+    doc: &serde_json::Value,
+) -> Result<tollgate_terms::ValidatedSheet, Vec<tollgate_terms::TermsError>> {
+    let text = serde_json::to_string_pretty(doc).map_err(|e| {
+        vec![tollgate_terms::TermsError {
+            file: PathBuf::new(),
+            line: None,
+            field: String::new(),
+            message: e.to_string(),
+        }]
+    })?;
+    tollgate_terms::parse_str(
+        Path::new("document"),
+        Some(tollgate_terms::Format::Json),
+        &text,
+    )?
+    .validate()
+}
+
 /// Reads a manifest file, or every manifest file of a folder (recursively, in sorted path
 /// order; `.yaml`, `.yml`, `.toml` and `.json`; hidden files and folders skipped), and
 /// checks it. Every problem of every file is reported at once.
 ///
 /// In a folder, a file whose top level has an `openapi` (or `swagger`) key is an OpenAPI
-/// document, not a manifest, and is skipped; manifests reference such files by path.
+/// document, and a file whose top level has `id`, `version` and `grants` but none of
+/// `orgs`, `apis`, `terms`, `plans` and `apps` is a term sheet: neither is a manifest,
+/// and both are skipped; manifests reference such files by path.
 pub fn load(path: &Path) -> Result<Manifest, Vec<ManifestError>> {
     let mut loader = Loader::default();
     if path.is_dir() {
@@ -141,7 +231,7 @@ pub fn load(path: &Path) -> Result<Manifest, Vec<ManifestError>> {
                 continue;
             };
             match std::fs::read_to_string(&f) {
-                Ok(text) if is_openapi_document(format, &text) => {}
+                Ok(text) if is_openapi_document(format, &text) || is_term_sheet(format, &text) => {}
                 Ok(text) => loader.add(&f, format, text),
                 Err(e) => loader.errors.push(io_error(&f, &e)),
             }
@@ -194,25 +284,43 @@ fn io_error(path: &Path, e: &std::io::Error) -> ManifestError {
     }
 }
 
-fn is_openapi_document(format: Format, text: &str) -> bool {
-    let keys: Vec<String> = match format {
+/// The keys of a file's top-level mapping; none when it does not parse as one.
+fn top_keys(format: Format, text: &str) -> Vec<String> {
+    match format {
         Format::Yaml => match yaml_serde::from_str::<yaml_serde::Value>(text) {
             Ok(yaml_serde::Value::Mapping(m)) => m
                 .keys()
                 .filter_map(|k| k.as_str().map(str::to_owned))
                 .collect(),
-            _ => return false,
+            _ => Vec::new(),
         },
         Format::Toml => match toml::from_str::<toml::Table>(text) {
             Ok(t) => t.keys().cloned().collect(),
-            Err(_) => return false,
+            Err(_) => Vec::new(),
         },
         Format::Json => match serde_json::from_str::<serde_json::Value>(text) {
             Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
-            _ => return false,
+            _ => Vec::new(),
         },
-    };
-    keys.iter().any(|k| k == "openapi" || k == "swagger")
+    }
+}
+
+fn is_openapi_document(format: Format, text: &str) -> bool {
+    top_keys(format, text)
+        .iter()
+        .any(|k| k == "openapi" || k == "swagger")
+}
+
+/// A term sheet: `id`, `version` and `grants` at the top, and none of a manifest's lists.
+fn is_term_sheet(format: Format, text: &str) -> bool {
+    let keys = top_keys(format, text);
+    let has = |k: &str| keys.iter().any(|x| x == k);
+    has("id")
+        && has("version")
+        && has("grants")
+        && !["orgs", "apis", "terms", "plans", "apps"]
+            .iter()
+            .any(|k| has(k))
 }
 
 #[derive(Default)]
@@ -236,18 +344,39 @@ impl Loader {
                         });
                     }
                 }
+                let mut sheet_places = Vec::new();
+                for (i, t) in parsed.terms.iter_mut().enumerate() {
+                    match resolve_terms(file, format, &text, i, t) {
+                        Ok(place) => sheet_places.push(place),
+                        Err(e) => {
+                            sheet_places.push(None);
+                            self.errors.extend(e);
+                        }
+                    }
+                }
                 let m = &mut self.manifest;
                 let o = &mut m.origins;
                 let origin = |index| Origin {
                     file: file.to_owned(),
                     index,
+                    sheet_version_at: None,
                 };
                 o.orgs.extend((0..parsed.orgs.len()).map(origin));
                 o.apis.extend((0..parsed.apis.len()).map(origin));
+                o.terms.extend(
+                    sheet_places
+                        .into_iter()
+                        .enumerate()
+                        .map(|(index, at)| Origin {
+                            sheet_version_at: at,
+                            ..origin(index)
+                        }),
+                );
                 o.plans.extend((0..parsed.plans.len()).map(origin));
                 o.apps.extend((0..parsed.apps.len()).map(origin));
                 m.orgs.extend(parsed.orgs);
                 m.apis.extend(parsed.apis);
+                m.terms.extend(parsed.terms);
                 m.plans.extend(parsed.plans);
                 m.apps.extend(parsed.apps);
             }
@@ -351,6 +480,83 @@ fn resolve_openapi(manifest_file: &Path, api: &mut ApiSpec) -> Result<(), String
     }
     api.openapi = Some(OpenApi::Inline(doc));
     Ok(())
+}
+
+/// Loads and validates a `terms:` entry: reads its `file:` (relative to the manifest) or
+/// takes its inline `document:`, and replaces both by the validated sheet as JSON.
+/// Returns, for a file, `file:line` of the sheet's `version` (for later messages).
+fn resolve_terms(
+    manifest_file: &Path,
+    format: Format,
+    text: &str,
+    i: usize,
+    t: &mut TermsSpec,
+) -> Result<Option<String>, Vec<ManifestError>> {
+    let entry = FieldPath::entity("terms", i);
+    let at = |field: FieldPath, message: String| ManifestError {
+        file: manifest_file.to_owned(),
+        line: locate(format, text, &field)
+            .or_else(|| locate(format, text, &entry.clone().key("document")))
+            .or_else(|| locate(format, text, &entry)),
+        field: field.to_string(),
+        message,
+    };
+    let to_json = |v: &tollgate_terms::ValidatedSheet| {
+        serde_json::to_value(v.sheet()).map_err(|e| vec![at(entry.clone(), e.to_string())])
+    };
+    match (&t.file, &t.document) {
+        (Some(_), Some(_)) => Err(vec![at(
+            entry.clone().key("document"),
+            "give either `file:` or `document:`, not both".into(),
+        )]),
+        (None, None) => Err(vec![at(
+            entry.clone(),
+            "needs `file:` (a sheet file) or `document:` (the sheet inline)".into(),
+        )]),
+        (Some(rel), None) => {
+            // Without `.` components, so messages read `dir/sheet.yaml`, not `dir/./sheet.yaml`.
+            let path: PathBuf = manifest_file
+                .parent()
+                .unwrap_or_else(|| Path::new(""))
+                .join(rel)
+                .components()
+                .filter(|c| !matches!(c, std::path::Component::CurDir))
+                .collect();
+            let field = entry.clone().key("file");
+            let placed = |errors: Vec<tollgate_terms::TermsError>| {
+                errors
+                    .iter()
+                    .map(|e| at(field.clone(), e.to_string()))
+                    .collect::<Vec<_>>()
+            };
+            let loaded = tollgate_terms::load(&path).map_err(placed)?;
+            let v = loaded.validate().map_err(placed)?;
+            let version_at = loaded
+                .place(vec![tollgate_terms::Issue {
+                    field: "version".into(),
+                    message: String::new(),
+                }])
+                .into_iter()
+                .next()
+                .map(|e| match e.line {
+                    Some(l) => format!("{}:{l}", e.file.display()),
+                    None => e.file.display().to_string(),
+                });
+            t.document = Some(to_json(&v)?);
+            t.file = None;
+            Ok(version_at)
+        }
+        (None, Some(doc)) => {
+            let v = validate_document(doc).map_err(|errors| {
+                errors
+                    .into_iter()
+                    .map(|e| at(entry.clone().key("document").dotted(&e.field), e.message))
+                    .collect::<Vec<_>>()
+            })?;
+            t.document = Some(to_json(&v)?);
+            Ok(None)
+        }
+    }
 }
 
 fn parse_openapi_text(path: &Path, text: &str) -> Result<serde_json::Value, String> {
@@ -544,5 +750,29 @@ fn check(m: &Manifest) -> Vec<ManifestError> {
             .collect(),
         "app",
     );
+    // Term sheets: one content per (org, id, version).
+    let mut first: HashMap<(String, String, String), usize> = HashMap::new();
+    for i in 0..m.terms.len() {
+        let Ok(s) = m.sheet(i) else {
+            continue; // reported when it was read
+        };
+        let key = (m.terms[i].org.clone(), s.sheet_id, s.version);
+        if let Some(&f) = first.get(&key) {
+            errors.push(m.error(
+                List::Terms,
+                i,
+                "",
+                format!(
+                    "duplicate term sheet {} {} of org {:?}; first defined at {}",
+                    key.1,
+                    key.2,
+                    key.0,
+                    m.place(List::Terms, f)
+                ),
+            ));
+        } else {
+            first.insert(key, i);
+        }
+    }
     errors
 }

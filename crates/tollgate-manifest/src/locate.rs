@@ -32,6 +32,25 @@ impl FieldPath {
         self
     }
 
+    /// Appends a dotted field path from the term sheet crate, e.g.
+    /// `limits.quota[0].requests`.
+    pub(crate) fn dotted(mut self, field: &str) -> Self {
+        for part in field.split('.').filter(|p| !p.is_empty()) {
+            let (name, rest) = part.split_once('[').unwrap_or((part, ""));
+            if !name.is_empty() {
+                self.0.push(Seg::Key(name.to_owned()));
+            }
+            for idx in rest.split('[').filter(|s| !s.is_empty()) {
+                let idx = idx.trim_end_matches(']');
+                match idx.parse::<usize>() {
+                    Ok(i) => self.0.push(Seg::Index(i)),
+                    Err(_) => self.0.push(Seg::Key(idx.to_owned())),
+                }
+            }
+        }
+        self
+    }
+
     /// Appends a JSON pointer from core validation, e.g. `/hosts/0`.
     pub(crate) fn pointer(mut self, pointer: &str) -> Self {
         for token in pointer.split('/').skip(1) {
@@ -262,7 +281,12 @@ fn locate_toml(text: &str, segs: &[Seg]) -> Option<usize> {
         .filter(|&i| toml_header(lines[i]) == Some((true, sub.as_str())))
         .collect();
     let Some(Seg::Index(m)) = segs.get(3) else {
-        return subs.first().map(|s| s + 1);
+        // Or a nested `[list.key]` table (an inline document), or a table inside it.
+        let table = (at + 1..entity_end).find(|&i| {
+            toml_header(lines[i])
+                .is_some_and(|(many, h)| !many && (h == sub || h.starts_with(&format!("{sub}."))))
+        });
+        return subs.first().or(table.as_ref()).map(|s| s + 1);
     };
     let s = *subs.get(*m)?;
     let Some(Seg::Key(k2)) = segs.get(4) else {
@@ -391,6 +415,18 @@ operations = ["getMap"]
         check(Format::Toml, TOML, "plans[0].apis[1].operations", Some(23));
         check(Format::Toml, TOML, "plans[0].apis[0]", Some(18));
         check(Format::Json, "{}", "apis[0]", None);
+    }
+
+    #[test]
+    fn dotted_paths_become_fields() {
+        let p = FieldPath::entity("terms", 1)
+            .key("document")
+            .dotted("limits.quota[0].requests");
+        assert_eq!(p.to_string(), "terms[1].document.limits.quota[0].requests");
+        assert_eq!(
+            FieldPath::default().dotted("a[0][2]").to_string(),
+            "a[0][2]"
+        );
     }
 
     #[test]

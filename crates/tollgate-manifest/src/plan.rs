@@ -3,7 +3,7 @@
 
 use crate::error::{ManifestError, Unresolved};
 use crate::load::{List, Manifest};
-use crate::spec::{ApiSpec, AppSpec, PlanApiSpec, PlanSpec};
+use crate::spec::{ApiSpec, AppSpec, PlanApiSpec, PlanSpec, PlanTermsSpec};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt;
@@ -11,10 +11,10 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tollgate_core::hash::canonical_sha256;
 use tollgate_core::model::{
-    Api, ApiStatus, App, CreateApi, CreateApp, CreateOrg, CreatePlan, Org, OrgKind, Plan, PlanApi,
-    PlanStatus, UpdateApi, UpdateApp, UpdateOrg, UpdatePlan,
+    Api, ApiStatus, App, CreateApi, CreateApp, CreateOrg, CreatePlan, CreateTerms, Org, OrgKind,
+    Plan, PlanApi, PlanStatus, TermSheet, TermsStatus, UpdateApi, UpdateApp, UpdateOrg, UpdatePlan,
 };
-use tollgate_core::{ApiId, AppId, OrgId, PlanId};
+use tollgate_core::{ApiId, AppId, OrgId, PlanId, TermsId};
 
 /// The marketplace as it is now, as the admin API lists it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -24,6 +24,8 @@ pub struct Catalog {
     pub apis: Vec<(Api, Option<serde_json::Value>)>,
     pub plans: Vec<Plan>,
     pub apps: Vec<App>,
+    /// The term sheets of the orgs, drafts and published.
+    pub terms: Vec<TermSheet>,
 }
 
 /// One field an update step changes, rendered for people (`--dry-run`).
@@ -56,6 +58,8 @@ pub trait Resolver {
     fn org(&self, slug: &str) -> Option<OrgId>;
     fn api(&self, org: &str, slug: &str) -> Option<ApiId>;
     fn plan(&self, org: &str, slug: &str) -> Option<PlanId>;
+    /// A term sheet version of `org`, by the sheet's own id and its version.
+    fn terms(&self, org: &str, sheet_id: &str, version: &str) -> Option<TermsId>;
 }
 
 /// The id book an executor keeps: seeded from the catalog, then fed each created
@@ -66,6 +70,8 @@ pub struct Ids {
     apis: HashMap<(String, String), ApiId>,
     plans: HashMap<(String, String), PlanId>,
     apps: HashMap<(String, String), AppId>,
+    /// `(org slug, sheet id, version)`.
+    terms: HashMap<(String, String, String), TermsId>,
 }
 
 impl Ids {
@@ -87,11 +93,18 @@ impl Ids {
         for a in &catalog.apps {
             ids.apps.insert((org(&a.org_id), a.slug.clone()), a.id);
         }
+        for t in &catalog.terms {
+            ids.terms.insert(
+                (org(&t.org_id), t.sheet_id.clone(), t.version.clone()),
+                t.id,
+            );
+        }
         ids
     }
 
     /// Records the id of the object `step` created, read from the admin API's response
-    /// body (its `id` field). Steps that create nothing are ignored.
+    /// body (its `id` field; for term sheets also `sheet_id` and `version`, else those
+    /// of the step). Steps that create nothing are ignored.
     pub fn record(&mut self, step: &Step, response: &serde_json::Value) -> Result<(), Unresolved> {
         let id = || {
             response
@@ -116,6 +129,28 @@ impl Ids {
                 self.apps
                     .insert((spec.org.clone(), spec.slug.clone()), AppId(id()?));
             }
+            Step::CreateTerms {
+                org,
+                sheet_id,
+                version,
+                ..
+            } => {
+                let text = |key: &str, default: &str| {
+                    response
+                        .get(key)
+                        .and_then(|v| v.as_str())
+                        .unwrap_or(default)
+                        .to_owned()
+                };
+                self.terms.insert(
+                    (
+                        org.clone(),
+                        text("sheet_id", sheet_id),
+                        text("version", version),
+                    ),
+                    TermsId(id()?),
+                );
+            }
             _ => {}
         }
         Ok(())
@@ -131,6 +166,11 @@ impl Resolver for Ids {
     }
     fn plan(&self, org: &str, slug: &str) -> Option<PlanId> {
         self.plans.get(&(org.to_owned(), slug.to_owned())).copied()
+    }
+    fn terms(&self, org: &str, sheet_id: &str, version: &str) -> Option<TermsId> {
+        self.terms
+            .get(&(org.to_owned(), sheet_id.to_owned(), version.to_owned()))
+            .copied()
     }
 }
 
@@ -177,9 +217,26 @@ pub enum Step {
         to: ApiStatus,
         sunset: Option<OffsetDateTime>,
     },
+    /// `POST /v1/terms`: a term sheet version, stored as a draft. `document` is the
+    /// validated sheet as JSON; `sha256` its identity.
+    CreateTerms {
+        org: String,
+        sheet_id: String,
+        version: String,
+        sha256: String,
+        document: serde_json::Value,
+    },
+    /// `POST /v1/terms/{id}/publish` (no body).
+    PublishTerms {
+        org: String,
+        sheet_id: String,
+        version: String,
+        target: Target<TermsId>,
+    },
     /// `POST /v1/plans`: the plan as a draft.
     CreatePlan { spec: PlanSpec },
-    /// `PATCH /v1/plans/{id}` with fields and APIs (by slug in `apis`, resolved when run).
+    /// `PATCH /v1/plans/{id}` with fields, APIs (by slug in `apis`) and the offered term
+    /// sheet (by id and version in `terms`), both resolved when run.
     UpdatePlan {
         org: String,
         slug: String,
@@ -187,7 +244,14 @@ pub enum Step {
         if_match: i64,
         body: UpdatePlan,
         apis: Option<Vec<PlanApiSpec>>,
+        terms: Option<PlanTermsSpec>,
         changes: Vec<FieldChange>,
+    },
+    /// `PATCH /v1/plans/{id}` with `terms_id`, for a plan created earlier in the run.
+    SetPlanTerms {
+        org: String,
+        slug: String,
+        terms: PlanTermsSpec,
     },
     /// `PATCH /v1/plans/{id}` with `status`.
     SetPlanStatus {
@@ -260,6 +324,23 @@ impl fmt::Display for Step {
                     ApiStatus::Draft => write!(f, "make api {org}/{slug} a draft"),
                 }
             }
+            Step::CreateTerms {
+                org,
+                sheet_id,
+                version,
+                ..
+            } => write!(f, "create terms {org}/{sheet_id} {version}"),
+            Step::PublishTerms {
+                org,
+                sheet_id,
+                version,
+                ..
+            } => write!(f, "publish terms {org}/{sheet_id} {version}"),
+            Step::SetPlanTerms { org, slug, terms } => write!(
+                f,
+                "set terms of plan {org}/{slug} to {} {}",
+                terms.id, terms.version
+            ),
             Step::CreatePlan { spec } => write!(f, "create plan {}/{}", spec.org, spec.slug),
             Step::UpdatePlan {
                 org, slug, changes, ..
@@ -284,6 +365,16 @@ fn org_id(ids: &impl Resolver, org: &str) -> Result<OrgId, Unresolved> {
 fn api_id(ids: &impl Resolver, org: &str, slug: &str) -> Result<ApiId, Unresolved> {
     ids.api(org, slug)
         .ok_or_else(|| Unresolved(format!("api {org}/{slug}")))
+}
+
+fn terms_id(ids: &impl Resolver, org: &str, t: &PlanTermsSpec) -> Result<TermsId, Unresolved> {
+    ids.terms(org, &t.id, &t.version)
+        .ok_or_else(|| Unresolved(format!("terms {org}/{} {}", t.id, t.version)))
+}
+
+fn plan_id(ids: &impl Resolver, org: &str, slug: &str) -> Result<PlanId, Unresolved> {
+    ids.plan(org, slug)
+        .ok_or_else(|| Unresolved(format!("plan {org}/{slug}")))
 }
 
 fn plan_apis(
@@ -340,16 +431,37 @@ impl Step {
                 };
                 ("PATCH", format!("/v1/apis/{id}"))
             }
+            Step::CreateTerms { .. } => ("POST", "/v1/terms".into()),
+            Step::PublishTerms {
+                org,
+                sheet_id,
+                version,
+                target,
+            } => {
+                let id = match target {
+                    Target::Existing { id, .. } => *id,
+                    Target::New => terms_id(
+                        ids,
+                        org,
+                        &PlanTermsSpec {
+                            id: sheet_id.clone(),
+                            version: version.clone(),
+                        },
+                    )?,
+                };
+                ("POST", format!("/v1/terms/{id}/publish"))
+            }
             Step::CreatePlan { .. } => ("POST", "/v1/plans".into()),
             Step::UpdatePlan { id, .. } => ("PATCH", format!("/v1/plans/{id}")),
+            Step::SetPlanTerms { org, slug, .. } => {
+                ("PATCH", format!("/v1/plans/{}", plan_id(ids, org, slug)?))
+            }
             Step::SetPlanStatus {
                 org, slug, target, ..
             } => {
                 let id = match target {
                     Target::Existing { id, .. } => *id,
-                    Target::New => ids
-                        .plan(org, slug)
-                        .ok_or_else(|| Unresolved(format!("plan {org}/{slug}")))?,
+                    Target::New => plan_id(ids, org, slug)?,
                 };
                 ("PATCH", format!("/v1/plans/{id}"))
             }
@@ -390,15 +502,31 @@ impl Step {
                 approval_required: spec.approval_required.unwrap_or(false),
                 apis: plan_apis(ids, &spec.org, &spec.apis)?,
             }),
+            Step::CreateTerms { org, document, .. } => json_without_nulls(&CreateTerms {
+                org_id: org_id(ids, org)?,
+                document: document.clone(),
+            }),
+            Step::PublishTerms { .. } => serde_json::Value::Null,
             Step::UpdatePlan {
-                org, body, apis, ..
+                org,
+                body,
+                apis,
+                terms,
+                ..
             } => {
                 let mut body = body.clone();
                 if let Some(apis) = apis {
                     body.apis = Some(plan_apis(ids, org, apis)?);
                 }
+                if let Some(t) = terms {
+                    body.terms_id = Some(terms_id(ids, org, t)?);
+                }
                 json_without_nulls(&body)
             }
+            Step::SetPlanTerms { org, terms, .. } => json_without_nulls(&UpdatePlan {
+                terms_id: Some(terms_id(ids, org, terms)?),
+                ..UpdatePlan::default()
+            }),
             Step::SetPlanStatus { to, .. } => json_without_nulls(&UpdatePlan {
                 status: Some(*to),
                 ..UpdatePlan::default()
@@ -430,6 +558,10 @@ impl Step {
                 ..
             }
             | Step::SetPlanStatus {
+                target: Target::Existing { if_match, .. },
+                ..
+            }
+            | Step::PublishTerms {
                 target: Target::Existing { if_match, .. },
                 ..
             } => Some(*if_match),
@@ -488,10 +620,16 @@ impl Diff {
 /// 2. APIs: create as draft (with their OpenAPI document), replace changed documents,
 ///    update fields;
 /// 3. API status changes, except retiring;
-/// 4. plans: create as draft, update fields and APIs; then plan status changes, after
-///    step 3 so a plan is published only once its APIs are;
-/// 5. APIs retired (after the plans, which may still need to name them);
-/// 6. apps.
+/// 4. term sheets: store those whose content (SHA-256) the org does not have yet, and
+///    publish drafts the manifest wants published (`publish`, default true);
+/// 5. plans: create as draft, update fields, APIs and offered terms (set after step 4,
+///    so the sheet is published); then plan status changes, after steps 3 and 4 so a
+///    plan is published only once its APIs and terms are;
+/// 6. APIs retired (after the plans, which may still need to name them);
+/// 7. apps.
+///
+/// A sheet whose `(id, version)` the org already has with other content is an error:
+/// published versions never change, so a change is a new version.
 ///
 /// Objects in the marketplace that the manifest does not mention are left alone; nothing
 /// is ever deleted. Only fields present in the manifest are compared. Problems that need
@@ -512,6 +650,9 @@ struct Planner<'a> {
     /// The status each API of the manifest has once API steps (but not retirements)
     /// have run; `(org slug, api slug)`.
     api_status_for_plans: HashMap<(String, String), ApiStatus>,
+    /// Whether each term sheet of the manifest is published once term steps have run;
+    /// `(org slug, sheet id, version)`.
+    terms_published_for_plans: HashMap<(String, String, String), bool>,
     /// The next revision of existing objects, by id, as steps accumulate.
     revisions: HashMap<uuid::Uuid, i64>,
 }
@@ -535,6 +676,7 @@ impl<'a> Planner<'a> {
             api_by_key,
             api_by_id,
             api_status_for_plans: HashMap::new(),
+            terms_published_for_plans: HashMap::new(),
             revisions: HashMap::new(),
         }
     }
@@ -597,6 +739,7 @@ impl<'a> Planner<'a> {
         let mut api_retire = Vec::new();
         self.apis(&mut steps, &mut api_status, &mut api_retire);
         steps.extend(api_status);
+        self.terms(&mut steps);
         let mut plan_status = Vec::new();
         self.plans(&mut steps, &mut plan_status);
         steps.extend(plan_status);
@@ -787,6 +930,107 @@ impl<'a> Planner<'a> {
         self.api_by_key.get(&(oid, slug)).map(|(a, _)| a.status)
     }
 
+    fn terms(&mut self, steps: &mut Vec<Step>) {
+        let (m, c) = (self.m, self.c);
+        for (i, t) in m.terms.iter().enumerate() {
+            self.check_org(List::Terms, i, &t.org, true);
+            let sheet = match m.sheet(i) {
+                Ok(s) => s,
+                Err(e) => {
+                    self.errors.extend(e);
+                    continue;
+                }
+            };
+            let publish = t.publish.unwrap_or(true);
+            let oid = self.current_org_id(&t.org);
+            let of_org = |x: &&TermSheet| Some(x.org_id) == oid;
+            let key = (t.org.clone(), sheet.sheet_id.clone(), sheet.version.clone());
+            let name = format!("{} {}", sheet.sheet_id, sheet.version);
+            if let Some(cur) = c
+                .terms
+                .iter()
+                .filter(of_org)
+                .find(|x| x.sha256 == sheet.sha256)
+            {
+                match (cur.status, publish) {
+                    (TermsStatus::Draft, true) => steps.push(Step::PublishTerms {
+                        org: t.org.clone(),
+                        sheet_id: sheet.sheet_id,
+                        version: sheet.version,
+                        target: Target::Existing {
+                            id: cur.id,
+                            if_match: self.next_revision(cur.id.0, cur.revision),
+                        },
+                    }),
+                    (TermsStatus::Published, false) => self.err(
+                        List::Terms,
+                        i,
+                        "/publish",
+                        format!(
+                            "term sheet {name} is published, and publishing cannot be undone: remove `publish: false`"
+                        ),
+                    ),
+                    _ => {}
+                }
+                self.terms_published_for_plans
+                    .insert(key, publish || cur.status == TermsStatus::Published);
+                continue;
+            }
+            if let Some(other) = c
+                .terms
+                .iter()
+                .filter(of_org)
+                .find(|x| x.sheet_id == sheet.sheet_id && x.version == sheet.version)
+            {
+                let (pointer, at) = match &sheet.from_file {
+                    Some(at) => ("/file", format!("{at}: version: ")),
+                    None => ("/document/version", String::new()),
+                };
+                self.err(
+                    List::Terms,
+                    i,
+                    pointer,
+                    format!(
+                        "{at}term sheet {name} of org {:?} is already in the marketplace with other content (sha256 {}, this one {}); a change is a new version: raise `version`",
+                        t.org, other.sha256, sheet.sha256
+                    ),
+                );
+                continue;
+            }
+            steps.push(Step::CreateTerms {
+                org: t.org.clone(),
+                sheet_id: sheet.sheet_id.clone(),
+                version: sheet.version.clone(),
+                sha256: sheet.sha256,
+                document: sheet.document,
+            });
+            if publish {
+                steps.push(Step::PublishTerms {
+                    org: t.org.clone(),
+                    sheet_id: sheet.sheet_id,
+                    version: sheet.version,
+                    target: Target::New,
+                });
+            }
+            self.terms_published_for_plans.insert(key, publish);
+        }
+    }
+
+    /// Whether a plan's term sheet is published when plans are updated: from the
+    /// manifest, else the catalog; `None` if the sheet is nowhere.
+    fn terms_published_at_plans(&self, org: &str, t: &PlanTermsSpec) -> Option<bool> {
+        let key = (org.to_owned(), t.id.clone(), t.version.clone());
+        if let Some(p) = self.terms_published_for_plans.get(&key) {
+            return Some(*p);
+        }
+        let oid = self.current_org_id(org)?;
+        self.c
+            .terms
+            .iter()
+            .find(|x| x.org_id == oid && x.sheet_id == t.id && x.version == t.version)
+            .map(|x| x.status == TermsStatus::Published)
+    }
+
     fn plans(&mut self, steps: &mut Vec<Step>, status: &mut Vec<Step>) {
         let (m, c) = (self.m, self.c);
         for (i, p) in m.plans.iter().enumerate() {
@@ -810,6 +1054,35 @@ impl<'a> Planner<'a> {
                     );
                 }
             }
+            // The version normalized as the admin API stores it.
+            let desired_terms = p.terms.as_ref().map(|t| PlanTermsSpec {
+                id: t.id.clone(),
+                version: semver::Version::parse(&t.version)
+                    .map_or_else(|_| t.version.clone(), |v| v.to_string()),
+            });
+            if let Some(dt) = &desired_terms {
+                match self.terms_published_at_plans(&p.org, dt) {
+                    None => self.err(
+                        List::Plans,
+                        i,
+                        "/terms",
+                        format!(
+                            "no term sheet {} {} in org {:?}, neither in the manifest (under `terms:`) nor in the marketplace",
+                            dt.id, dt.version, p.org
+                        ),
+                    ),
+                    Some(false) => self.err(
+                        List::Plans,
+                        i,
+                        "/terms",
+                        format!(
+                            "term sheet {} {} stays a draft, and a plan can offer only a published sheet: publish it (leave out `publish: false`)",
+                            dt.id, dt.version
+                        ),
+                    ),
+                    Some(true) => {}
+                }
+            }
             let desired_apis: Vec<PlanApiSpec> = p
                 .apis
                 .iter()
@@ -825,7 +1098,15 @@ impl<'a> Planner<'a> {
                 None => {
                     let mut spec = p.clone();
                     spec.apis = desired_apis.clone();
+                    spec.terms = None;
                     steps.push(Step::CreatePlan { spec });
+                    if let Some(terms) = desired_terms {
+                        steps.push(Step::SetPlanTerms {
+                            org: p.org.clone(),
+                            slug: p.slug.clone(),
+                            terms,
+                        });
+                    }
                     (PlanStatus::Draft, Target::New)
                 }
                 Some(cur) => {
@@ -853,10 +1134,33 @@ impl<'a> Planner<'a> {
                         ),
                         status: None,
                         apis: None,
-                        // Terms in manifests come with the Terms capability.
+                        // Resolved when the step runs: the sheet may be new.
                         terms_id: None,
                     };
                     let apis = d.field("apis", &cur_apis, Some(&desired_apis));
+                    let cur_terms = cur.terms_id.map(|id| {
+                        c.terms.iter().find(|t| t.id == id).map_or_else(
+                            || PlanTermsSpec {
+                                id: id.to_string(),
+                                version: String::new(),
+                            },
+                            |t| PlanTermsSpec {
+                                id: t.sheet_id.clone(),
+                                version: t.version.clone(),
+                            },
+                        )
+                    });
+                    let terms = match desired_terms {
+                        Some(dt) if cur_terms.as_ref() != Some(&dt) => {
+                            d.changes.push(FieldChange {
+                                field: "terms".into(),
+                                from: show(&cur_terms),
+                                to: show(&dt),
+                            });
+                            Some(dt)
+                        }
+                        _ => None,
+                    };
                     if !d.changes.is_empty() {
                         if cur.status == PlanStatus::Retired {
                             self.err(
@@ -873,6 +1177,7 @@ impl<'a> Planner<'a> {
                                 if_match: self.next_revision(cur.id.0, cur.revision),
                                 body,
                                 apis,
+                                terms,
                                 changes: d.changes,
                             });
                         }

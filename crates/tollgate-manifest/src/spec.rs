@@ -1,12 +1,12 @@
-//! The manifest's shape: what a file may say about orgs, APIs, plans and apps. The doc
-//! comments here are the user documentation of each field.
+//! The manifest's shape: what a file may say about orgs, APIs, term sheets, plans and
+//! apps. The doc comments here are the user documentation of each field.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tollgate_core::model::{ApiStatus, OrgKind, PlanStatus, Visibility};
 
-/// One manifest file: any of the four lists, all optional.
+/// One manifest file: any of the five lists, all optional.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ManifestFile {
@@ -14,6 +14,8 @@ pub struct ManifestFile {
     pub orgs: Vec<OrgSpec>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub apis: Vec<ApiSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub terms: Vec<TermsSpec>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub plans: Vec<PlanSpec>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -113,7 +115,11 @@ impl Serialize for OpenApi {
     }
 }
 
-/// A YAML value as JSON: keys become strings, tags are dropped.
+/// The key under which the `toml` crate passes a date or datetime to serde.
+const TOML_DATETIME: &str = "$__toml_private_datetime";
+
+/// A YAML value as JSON: keys become strings, tags are dropped, TOML dates and datetimes
+/// become their text.
 pub(crate) fn yaml_to_json(v: yaml_serde::Value) -> serde_json::Value {
     use serde_json::Value as J;
     use yaml_serde::Value as Y;
@@ -133,6 +139,14 @@ pub(crate) fn yaml_to_json(v: yaml_serde::Value) -> serde_json::Value {
         }
         Y::String(s) => J::String(s),
         Y::Sequence(items) => J::Array(items.into_iter().map(yaml_to_json).collect()),
+        // A TOML date or datetime, as the `toml` crate hands it over.
+        Y::Mapping(m)
+            if m.len() == 1
+                && m.keys().next().and_then(Y::as_str) == Some(TOML_DATETIME)
+                && m.values().next().is_some_and(Y::is_string) =>
+        {
+            yaml_to_json(m.into_iter().next().map(|(_, v)| v).unwrap_or(Y::Null))
+        }
         Y::Mapping(m) => J::Object(
             m.into_iter()
                 .map(|(k, v)| {
@@ -171,6 +185,61 @@ pub struct PlanSpec {
     pub status: Option<PlanStatus>,
     /// The APIs it includes, by slug within the plan's org.
     pub apis: Vec<PlanApiSpec>,
+    /// The term sheet version the plan offers: a published sheet of the plan's org, in
+    /// this manifest (under `terms:`) or already in the marketplace. Left out: the plan
+    /// keeps whatever terms it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terms: Option<PlanTermsSpec>,
+}
+
+/// Which term sheet version a plan offers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanTermsSpec {
+    /// The sheet's own `id`, e.g. `weather-pro`.
+    pub id: String,
+    /// The sheet's `version` (semantic versioning), e.g. `1.0.0`.
+    pub version: String,
+}
+
+/// A term sheet version of a provider org. A sheet is identified by the SHA-256 of its
+/// canonical form: content already in the marketplace is not stored again, and a
+/// changed sheet must carry a new `version` (published versions never change).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TermsSpec {
+    /// Slug of the owning org (in this manifest or already in the marketplace).
+    pub org: String,
+    /// A sheet file (YAML, TOML or JSON), relative to the manifest file. Exactly one of
+    /// `file` and `document`; after loading it is always `None` and `document` holds the
+    /// sheet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// The sheet itself, inline. After loading: the validated sheet as JSON, as the admin
+    /// API stores it.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_document"
+    )]
+    pub document: Option<serde_json::Value>,
+    /// Publish the sheet (so plans may offer it); `true` when left out. A published
+    /// sheet cannot become a draft again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publish: Option<bool>,
+}
+
+/// Reads an inline document through a YAML value, which keeps YAML's non-string keys
+/// and TOML's dates.
+fn de_document<'de, D: Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    let v = yaml_serde::Value::deserialize(d)?;
+    match v {
+        yaml_serde::Value::Null => Ok(None),
+        yaml_serde::Value::Mapping(_) => Ok(Some(yaml_to_json(v))),
+        _ => Err(serde::de::Error::custom(
+            "must be a term sheet (a mapping); to name a file, use `file:`",
+        )),
+    }
 }
 
 /// One API of a plan.

@@ -1750,15 +1750,14 @@ impl Tx {
 
     /// Open notices of a subscription.
     pub async fn open_notices(&mut self, sub: SubscriptionId) -> Result<Vec<Notice>> {
-        let rows: Vec<NoticeRow> =
-            on_tx!(self, |c| {
-                sqlx::query_as(
+        let rows: Vec<NoticeRow> = on_tx!(self, |c| {
+            sqlx::query_as(
             "SELECT * FROM notices WHERE subscription_id = $1 AND resolved_at IS NULL ORDER BY id"
         )
         .bind(sub.to_string())
         .fetch_all(c)
         .await?
-            });
+        });
         rows.into_iter().map(NoticeRow::into_notice).collect()
     }
 

@@ -40,6 +40,10 @@ pub struct ServeArgs {
     /// Log format: `json` or `text`. [default: text on a terminal, json otherwise]
     #[arg(long, env = "TOLLGATE_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// Operator-wide Cedar policies (e.g. a global `forbid` for embargoed regions),
+    /// always applied beside every plan's policies and checked when a sheet is published.
+    #[arg(long, env = "TOLLGATE_OPERATOR_POLICIES", value_name = "FILE")]
+    pub operator_policies: Option<PathBuf>,
     /// Seed a small demo marketplace (a provider with a sample API served by this
     /// process, two plans, a consumer org with an app and a subscription) and write its
     /// credentials to <data-dir>/demo.json. Seeding is skipped if it exists already.
@@ -82,6 +86,8 @@ pub struct FileConfig {
     pub log_format: Option<LogFormat>,
     /// Seed the demo marketplace.
     pub demo: Option<bool>,
+    /// Operator-wide Cedar policies file.
+    pub operator_policies: Option<PathBuf>,
 }
 
 /// The merged, validated configuration.
@@ -94,6 +100,7 @@ pub struct ServeConfig {
     pub drain_timeout: Duration,
     pub log_format: LogFormat,
     pub demo: bool,
+    pub operator_policies: Option<PathBuf>,
 }
 
 /// Reads a TOML config file; errors name the file, line and field.
@@ -127,6 +134,7 @@ impl ServeArgs {
             drain_timeout,
             log_format,
             demo,
+            operator_policies,
         } = file;
         let data_dir = self
             .data_dir
@@ -164,6 +172,7 @@ impl ServeArgs {
             drain_timeout: Duration::from_secs(drain),
             log_format: self.log_format.or(log_format).unwrap_or(default_format),
             demo: self.demo || demo.unwrap_or(false),
+            operator_policies: self.operator_policies.or(operator_policies),
             data_dir,
         })
     }

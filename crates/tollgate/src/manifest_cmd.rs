@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use std::path::PathBuf;
-use tollgate_core::model::{Api, App, Org, Plan};
+use tollgate_core::model::{Api, App, Org, Plan, TermSheet};
 use tollgate_manifest::{Catalog, Ids, Step};
 
 /// How to reach the admin API.
@@ -185,7 +185,8 @@ pub async fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
 }
 
 /// Reads the catalog the caller can manage: its orgs and their APIs (with OpenAPI
-/// documents), plans and apps. Catalog entries of other orgs are not part of it.
+/// documents), term sheets (drafts and published), plans and apps. Catalog entries of
+/// other orgs (such as their published term sheets) are not part of it.
 async fn fetch_catalog(c: &AdminClient) -> anyhow::Result<Catalog> {
     let orgs: Vec<Org> = parse(c.list_all("/v1/orgs").await?)?;
     let mine: std::collections::HashSet<_> = orgs.iter().map(|o| o.id).collect();
@@ -213,6 +214,7 @@ async fn fetch_catalog(c: &AdminClient) -> anyhow::Result<Catalog> {
     }
     let plans: Vec<Plan> = parse(c.list_all("/v1/plans").await?)?;
     let apps: Vec<App> = parse(c.list_all("/v1/apps").await?)?;
+    let terms: Vec<TermSheet> = parse(c.list_all("/v1/terms").await?)?;
     Ok(Catalog {
         orgs,
         apis: with_docs,
@@ -223,6 +225,10 @@ async fn fetch_catalog(c: &AdminClient) -> anyhow::Result<Catalog> {
         apps: apps
             .into_iter()
             .filter(|a| mine.contains(&a.org_id))
+            .collect(),
+        terms: terms
+            .into_iter()
+            .filter(|t| mine.contains(&t.org_id))
             .collect(),
     })
 }

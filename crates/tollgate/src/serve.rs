@@ -143,6 +143,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let snapshot = SnapshotHandle::new(Snapshot::empty());
     let state =
         Arc::new(AppState::init(store, Arc::new(SystemClock), master, &token, snapshot).await?);
+    if let Some(path) = &cfg.operator_policies {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read operator policies {}", path.display()))?;
+        let policies = tollgate_policy::OperatorPolicies::parse(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        tracing::info!(path = %path.display(), count = policies.ids().count(), "operator policies loaded");
+        *state
+            .operator_policies
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = policies;
+    }
 
     let admin = TcpListener::bind(cfg.admin_listen)
         .await

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tollgate_core::hash::canonical_sha256;
 use tollgate_core::model::*;
-use tollgate_core::{ApiId, AppId, OrgId, PlanId};
+use tollgate_core::{ApiId, AppId, OrgId, PlanId, TermsId};
 use tollgate_manifest::{Catalog, Ids, Step};
 
 const T0: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
@@ -42,6 +42,8 @@ pub fn apply(cat: &mut Catalog, steps: &[Step]) {
     for step in steps {
         let (method, path) = step.method_and_path(&ids).unwrap();
         let body = step.body(&ids).unwrap();
+        // The response of a creation: the new object's id, or (terms) the whole object.
+        let mut response = None;
         let created = match (method, path.as_str()) {
             ("POST", "/v1/orgs") => {
                 let r: CreateOrg = parse(body);
@@ -132,6 +134,74 @@ pub fn apply(cat: &mut Catalog, steps: &[Step]) {
                 });
                 Some(id.0)
             }
+            ("POST", "/v1/terms") => {
+                let r: CreateTerms = parse(body);
+                assert!(
+                    cat.orgs
+                        .iter()
+                        .any(|o| o.id == r.org_id && o.kind.provides())
+                );
+                let text = serde_json::to_string(&r.document).unwrap();
+                let v = tollgate_terms::parse_str(
+                    "document".as_ref(),
+                    Some(tollgate_terms::Format::Json),
+                    &text,
+                )
+                .and_then(|l| l.validate())
+                .unwrap_or_else(|e| panic!("invalid sheet: {e:?}"));
+                for g in &v.sheet().grants {
+                    assert!(
+                        cat.apis
+                            .iter()
+                            .any(|(a, _)| a.org_id == r.org_id && a.slug == g.api),
+                        "grant of unknown API {}",
+                        g.api
+                    );
+                }
+                let existing = cat
+                    .terms
+                    .iter()
+                    .find(|t| t.org_id == r.org_id && t.sha256 == v.sha256());
+                let t = match existing {
+                    // Same content: 200 with the stored version.
+                    Some(t) => t.clone(),
+                    None => {
+                        let version = v.version().to_string();
+                        assert!(
+                            !cat.terms.iter().any(|t| t.org_id == r.org_id
+                                && t.sheet_id == v.sheet().id
+                                && t.version == version),
+                            "409: same version, other content"
+                        );
+                        let t = TermSheet {
+                            id: TermsId::new(),
+                            org_id: r.org_id,
+                            sheet_id: v.sheet().id.clone(),
+                            version,
+                            sha256: v.sha256().to_owned(),
+                            status: TermsStatus::Draft,
+                            document: serde_json::to_value(v.sheet()).unwrap(),
+                            created_at: T0,
+                            published_at: None,
+                            revision: 1,
+                        };
+                        cat.terms.push(t.clone());
+                        t
+                    }
+                };
+                response = Some(serde_json::to_value(&t).unwrap());
+                None
+            }
+            ("POST", p) if p.starts_with("/v1/terms/") && p.ends_with("/publish") => {
+                assert_eq!(body, Value::Null, "publish takes no body");
+                let id = TermsId(id_in(p));
+                let t = cat.terms.iter_mut().find(|t| t.id == id).unwrap();
+                check_rev(step, &mut t.revision);
+                assert_eq!(t.status, TermsStatus::Draft, "publish a draft only");
+                t.status = TermsStatus::Published;
+                t.published_at = Some(T0);
+                None
+            }
             ("PATCH", p) if p.starts_with("/v1/orgs/") => {
                 let id = OrgId(id_in(p));
                 let r: UpdateOrg = parse(body);
@@ -192,6 +262,7 @@ pub fn apply(cat: &mut Catalog, steps: &[Step]) {
                 let id = PlanId(id_in(p));
                 let r: UpdatePlan = parse(body);
                 let apis = cat.apis.clone();
+                let terms = cat.terms.clone();
                 let plan = cat.plans.iter_mut().find(|x| x.id == id).unwrap();
                 assert_ne!(plan.status, PlanStatus::Retired);
                 check_rev(step, &mut plan.revision);
@@ -209,6 +280,16 @@ pub fn apply(cat: &mut Catalog, steps: &[Step]) {
                 }
                 if let Some(v) = r.apis {
                     plan.apis = v;
+                }
+                if let Some(t) = r.terms_id {
+                    let sheet = terms.iter().find(|s| s.id == t).expect("unknown terms_id");
+                    assert_eq!(sheet.org_id, plan.org_id, "a sheet of the plan's org");
+                    assert_eq!(
+                        sheet.status,
+                        TermsStatus::Published,
+                        "only a published sheet can be offered"
+                    );
+                    plan.terms_id = Some(t);
                 }
                 if let Some(to) = r.status {
                     assert!(plan.status.can_become(to));
@@ -238,7 +319,10 @@ pub fn apply(cat: &mut Catalog, steps: &[Step]) {
             other => panic!("unexpected request {other:?}"),
         };
         if let Some(id) = created {
-            ids.record(step, &json!({ "id": id.to_string() })).unwrap();
+            response = Some(json!({ "id": id.to_string() }));
+        }
+        if let Some(r) = response {
+            ids.record(step, &r).unwrap();
         }
     }
 }

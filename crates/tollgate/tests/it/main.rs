@@ -557,6 +557,17 @@ fn apply_is_idempotent_and_export_round_trips() {
             && text.contains("getForecast"),
         "{text}"
     );
+    // The demo's two published term sheets are inline, and each plan names the one it
+    // offers.
+    assert!(
+        text.contains("\nterms:\n- org: acme-weather\n  document:\n    id: weather-free\n")
+            && text.contains("    id: weather-pro\n    version: 1.0.0\n")
+            && text.contains("  terms:\n    id: weather-free\n    version: 1.0.0\n")
+            && text.contains("  terms:\n    id: weather-pro\n    version: 1.0.0\n"),
+        "{text}"
+    );
+    assert_eq!(text.matches("  publish: true\n").count(), 2, "{text}");
+    assert!(!text.contains("publish: false"), "{text}");
     // Applying what is already there changes nothing.
     let (code, out, err) = tollgate(
         dir.path(),
@@ -586,6 +597,16 @@ fn apply_is_idempotent_and_export_round_trips() {
     );
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("create org acme-weather"), "{out}");
+    for step in [
+        "create terms acme-weather/weather-free 1.0.0",
+        "publish terms acme-weather/weather-free 1.0.0",
+        "create terms acme-weather/weather-pro 1.0.0",
+        "publish terms acme-weather/weather-pro 1.0.0",
+        "set terms of plan acme-weather/free to weather-free 1.0.0",
+        "set terms of plan acme-weather/pro to weather-pro 1.0.0",
+    ] {
+        assert!(out.contains(step), "{step}: {out}");
+    }
     let (code, out, err) = tollgate(
         dir.path(),
         &[
@@ -615,6 +636,40 @@ fn apply_is_idempotent_and_export_round_trips() {
     );
     let (_, again, _) = tollgate(dir.path(), &[&["export"][..], &conn_b[..]].concat(), &[]);
     assert_eq!(again, text, "export → apply → export is lossless");
+    // In B the sheets are published, with A's hashes, and offered by the plans.
+    let token_a = std::fs::read_to_string(dir.path().join("a/admin-token")).unwrap();
+    let token_b = std::fs::read_to_string(dir.path().join("b/admin-token")).unwrap();
+    let sheets = |url: &str, token: &str| {
+        let (status, page) = http("GET", &format!("{url}/v1/terms"), Some(token.trim()), None);
+        assert_eq!(status, 200, "{page}");
+        let mut v: Vec<(String, String, String, String)> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                let s = |k: &str| t[k].as_str().unwrap_or_default().to_owned();
+                (s("sheet_id"), s("version"), s("sha256"), s("status"))
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let in_b = sheets(&b_url, &token_b);
+    assert_eq!(in_b, sheets(&a_url, &token_a));
+    assert_eq!(in_b.len(), 2);
+    assert!(in_b.iter().all(|t| t.3 == "published"), "{in_b:?}");
+    let (_, plans) = http(
+        "GET",
+        &format!("{b_url}/v1/plans"),
+        Some(token_b.trim()),
+        None,
+    );
+    let plans = plans["items"].as_array().unwrap();
+    assert_eq!(plans.len(), 2);
+    for p in plans {
+        assert!(p["terms_id"].is_string(), "plan without terms in B: {p}");
+        assert_eq!(p["status"], "published");
+    }
 
     // A change is one step; a broken manifest names file, line and field and changes nothing.
     std::fs::write(
