@@ -36,6 +36,8 @@ pub enum TermsCommand {
         /// Output format.
         #[arg(long, value_enum, default_value = "markdown")]
         format: RenderFormat,
+        #[command(flatten)]
+        out: Output,
     },
     /// What changed between two versions, clause by clause, each classified as more
     /// permissive, more restrictive, price up/down/changed, text only or neutral.
@@ -51,6 +53,8 @@ pub enum TermsCommand {
         /// Operator-wide Cedar policies that always apply (checked together).
         #[arg(long, value_name = "FILE")]
         operator_policies: Option<PathBuf>,
+        #[command(flatten)]
+        out: Output,
     },
     /// The sheet as an ODRL 2.2 JSON-LD Offer (context embedded).
     Odrl {
@@ -199,11 +203,18 @@ pub fn run(cmd: TermsCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        TermsCommand::Render { file, format } => {
+        TermsCommand::Render { file, format, out } => {
             let v = load(&file, None)?;
-            match format {
-                RenderFormat::Markdown => out!("{}", tollgate_terms::render::markdown(&v)),
-                RenderFormat::Html => out!("{}", tollgate_terms::render::html(&v)),
+            let text = match format {
+                RenderFormat::Markdown => tollgate_terms::render::markdown(&v),
+                RenderFormat::Html => tollgate_terms::render::html(&v),
+            };
+            if out.json {
+                let f = if matches!(format, RenderFormat::Html) { "html" } else { "markdown" };
+                let doc = json!({"sha256": v.sha256(), "format": f, "text": text});
+                outln!("{}", serde_json::to_string_pretty(&doc)?);
+            } else {
+                out!("{text}");
             }
             Ok(())
         }
@@ -227,6 +238,7 @@ pub fn run(cmd: TermsCommand) -> anyhow::Result<()> {
         TermsCommand::Compile {
             file,
             operator_policies,
+            out,
         } => {
             let v = load(&file, None)?;
             let operator = match operator_policies {
@@ -244,7 +256,16 @@ pub fn run(cmd: TermsCommand) -> anyhow::Result<()> {
             );
             let compiled = tollgate_policy::compile(&terms, &operator)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-            out!("{}", compiled.cedar_text());
+            if out.json {
+                let policies: Vec<Value> = compiled
+                    .clauses()
+                    .map(|(id, clause)| json!({"id": id, "clause": clause}))
+                    .collect();
+                let doc = json!({"key": compiled.key(), "policies": policies, "cedar": compiled.cedar_text()});
+                outln!("{}", serde_json::to_string_pretty(&doc)?);
+            } else {
+                out!("{}", compiled.cedar_text());
+            }
             Ok(())
         }
         TermsCommand::Odrl { file, assigner } => {

@@ -34,6 +34,7 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(transition_subscription))
         .routes(routes!(list_acceptances, accept_terms))
         .routes(routes!(list_notices))
+        .routes(routes!(acceptance_odrl))
 }
 
 fn field(pointer: impl Into<String>, detail: impl Into<String>) -> FieldError {
@@ -969,4 +970,36 @@ async fn list_notices(
         tx.list_notices(&caller.scope(), q.subscription_id, &page)
             .await?,
     ))
+}
+
+/// One acceptance as an ODRL 2.2 `Agreement` (JSON-LD, context embedded) between the
+/// provider and the subscription.
+#[utoipa::path(get, path = "/v1/subscriptions/{subscription_id}/acceptances/{acceptance_id}/odrl", tag = "subscriptions",
+    params(("subscription_id" = String, Path), ("acceptance_id" = String, Path)),
+    responses((status = 200, description = "ODRL 2.2 Agreement", content_type = "application/ld+json", body = Object), ReadErrors), security(("bearer" = [])))]
+async fn acceptance_odrl(State(st): St, caller: Caller, Path((subscription_id, acceptance_id)): Path<(String, String)>) -> Result<Response, ApiError> {
+    let mut tx = st.store.read().await?;
+    let sub = visible_subscription(&mut tx, &caller, &subscription_id).await?;
+    let wanted: tollgate_core::AcceptanceId = crate::extract::path_id(&acceptance_id, "acceptance")?;
+    let a = tx
+        .list_acceptances(sub.id)
+        .await?
+        .into_iter()
+        .find(|a| a.record.id == wanted)
+        .ok_or_else(|| ApiError::not_found("acceptance"))?;
+    let terms = tx.get_terms(a.record.terms_id).await?.ok_or_else(|| ApiError::internal("acceptance without terms"))?;
+    let v = crate::routes::terms::revalidate(&terms)?;
+    let accepted_at = a
+        .record
+        .accepted_at
+        .parse::<jiff::Timestamp>()
+        .map_err(ApiError::internal)?;
+    let uid = format!("urn:tollgate:acceptance:{}", a.record.id);
+    let assignee = format!("urn:tollgate:subscription:{}", sub.id);
+    let doc = tollgate_terms::odrl::agreement(
+        &v,
+        &format!("urn:tollgate:org:{}", sub.provider_org_id),
+        &tollgate_terms::odrl::Acceptance { uid: &uid, assignee: &assignee, accepted_at },
+    );
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/ld+json")], Json(doc)).into_response())
 }

@@ -17,6 +17,7 @@ fn param(a: &Tenant, name: &str) -> Option<String> {
         "subscription_id" => a.subscription.clone(),
         "token_id" => a.owner_token_id.clone(),
         "terms_id" => a.draft_terms.clone(),
+        "acceptance_id" => "00000000-0000-7000-8000-000000000000".to_owned(),
         "purpose" => "token_signing".to_owned(),
         _ => return None,
     })

@@ -228,6 +228,10 @@ async fn subscribing_accepts_terms_with_a_signed_record() {
         let sig = base64::engine::general_purpose::STANDARD.decode(a["signature"].as_str().unwrap()).unwrap();
         let record: tollgate_core::model::AcceptanceRecord = serde_json::from_value(a["record"].clone()).unwrap();
         tollgate_keyring::verify_ed25519(&public, &record.signing_bytes(), &sig).expect("acceptance signature verifies");
+        let agreement = app.get(&format!("/v1/subscriptions/{sid}/acceptances/{}/odrl", a["record"]["id"].as_str().unwrap()), &c.developer).await;
+        assert_eq!(agreement.status, StatusCode::OK, "{}", agreement.body);
+        assert_eq!(agreement.body["@type"], "Agreement");
+        assert!(agreement.body.to_string().contains(&sid), "the assignee is the subscription");
         let mut forged = record.clone();
         forged.terms_sha256 = "ff".repeat(32);
         assert!(tollgate_keyring::verify_ed25519(&public, &forged.signing_bytes(), &sig).is_err());
