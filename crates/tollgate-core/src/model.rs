@@ -893,6 +893,40 @@ pub struct Acceptance {
     pub signature: String,
 }
 
+/// A public key that verifies signed records (Ed25519, raw 32 bytes, base64).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerificationKey {
+    pub key_id: String,
+    pub public_key: String,
+}
+
+/// A public key as `GET /v1/verification-keys` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PublishedKey {
+    pub key_id: String,
+    /// e.g. `acceptance_signing`.
+    pub purpose: String,
+    pub public_key: String,
+    /// `local` (this marketplace's keyring) or `imported` (came with imported records).
+    pub origin: String,
+}
+
+/// Body of `POST /v1/subscriptions/import` (operators): a subscription moved from another
+/// marketplace with its signed acceptances, verified and kept as they are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportSubscription {
+    pub app_id: AppId,
+    pub plan_id: PlanId,
+    pub state: SubscriptionState,
+    /// The signed acceptances, oldest first, exactly as exported.
+    pub acceptances: Vec<Acceptance>,
+    /// Public keys of the signers not in this marketplace's keyring.
+    #[serde(default)]
+    pub verification_keys: Vec<VerificationKey>,
+}
+
 /// Body of `POST /v1/subscriptions/{subscription_id}/acceptances`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -1719,6 +1719,31 @@ impl Tx {
         }
     }
 
+    // ---------------------------------------------------------------- verification keys
+
+    /// Remembers an imported public key (no-op if the id is known).
+    pub async fn insert_verification_key(&mut self, key_id: &str, purpose: &str, public_key: &str, at: OffsetDateTime) -> Result<()> {
+        on_tx!(self, |c| sqlx::query(
+            "INSERT INTO verification_keys (key_id, purpose, public_key, imported_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (key_id) DO NOTHING"
+        )
+        .bind(key_id)
+        .bind(purpose)
+        .bind(public_key)
+        .bind(at)
+        .execute(c)
+        .await?
+        .rows_affected());
+        Ok(())
+    }
+
+    /// Imported public keys: `(key_id, purpose, base64 public key)`.
+    pub async fn list_verification_keys(&mut self) -> Result<Vec<(String, String, String)>> {
+        Ok(on_tx!(self, |c| sqlx::query_as("SELECT key_id, purpose, public_key FROM verification_keys ORDER BY key_id")
+            .fetch_all(c)
+            .await?))
+    }
+
     // ---------------------------------------------------------------- notices
 
     pub async fn insert_notice(&mut self, n: &Notice) -> Result<()> {
@@ -1825,7 +1850,9 @@ impl Tx {
 
     // ---------------------------------------------------------------- acceptances
 
-    pub async fn insert_acceptance(&mut self, a: &Acceptance) -> Result<()> {
+    /// Stores a signed acceptance as it is, for `subscription` and the sheet `terms` of
+    /// this marketplace (for an imported record both differ from the record's own ids).
+    pub async fn insert_acceptance(&mut self, a: &Acceptance, subscription: SubscriptionId, terms: TermsId) -> Result<()> {
         let record =
             serde_json::to_value(&a.record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let at = OffsetDateTime::parse(
@@ -1839,8 +1866,8 @@ impl Tx {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         )
         .bind(a.record.id.to_string())
-        .bind(a.record.subscription_id.to_string())
-        .bind(a.record.terms_id.to_string())
+        .bind(subscription.to_string())
+        .bind(terms.to_string())
         .bind(&a.record.terms_sha256)
         .bind(Json(record))
         .bind(&a.key_id)

@@ -213,6 +213,7 @@ async fn every_route_answers_as_its_openapi_document_says() {
                 ("post", "/v1/apps") => Some(json!({"org_id": a.org, "slug": "sweep", "name": "S"})),
                 ("post", "/v1/subscriptions") => Some(json!({"app_id": a.app, "plan_id": a.private_plan})),
                 ("post", "/v1/tokens") => Some(json!({"name": "sweep"})),
+                ("post", "/v1/subscriptions/import") => Some(json!({"app_id": a.app, "plan_id": a.private_plan, "state": "active", "acceptances": []})),
                 ("post", "/v1/terms") => Some(json!({"org_id": a.org, "document": crate::terms::sheet("7.0.0", 10)})),
                 ("patch", "/v1/users/{user_id}") => Some(json!({"marketplace_role": "auditor"})),
                 ("patch", "/v1/orgs/{org_id}/members/{user_id}") => Some(json!({"role": "owner"})),

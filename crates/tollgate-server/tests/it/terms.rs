@@ -320,3 +320,56 @@ async fn new_versions_give_notice_then_move_or_suspend() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn subscriptions_move_between_marketplaces_with_their_signed_acceptances() {
+    on_each_backend(|a| async move {
+        // Marketplace A: a subscription with a signed acceptance.
+        let pa = tenant(&a, "provider").await;
+        let ca = tenant(&a, "consumer").await;
+        let v1 = published(&a, &pa, sheet("1.0.0", 1000)).await;
+        let sha = v1["sha256"].as_str().unwrap().to_owned();
+        let plan_a = id(&a.create("/v1/plans", &pa.owner, json!({"org_id": pa.org, "slug": "termed", "name": "T", "visibility": "public", "apis": [{"api_id": pa.published_api}]})).await);
+        a.ok_patch(&format!("/v1/plans/{plan_a}"), &pa.owner, json!({"terms_id": id(&v1), "status": "published"})).await;
+        let sub = id(&a.create("/v1/subscriptions", &ca.developer, json!({"app_id": ca.app, "plan_id": plan_a, "accept_terms": sha})).await);
+        let acceptances = a.get(&format!("/v1/subscriptions/{sub}/acceptances"), &ca.developer).await.body;
+        let keys = a.get("/v1/verification-keys", &ca.developer).await.body;
+        let key_id = acceptances[0]["key_id"].as_str().unwrap();
+        let key = keys.as_array().unwrap().iter().find(|k| k["key_id"] == key_id).unwrap().clone();
+        assert_eq!(key["origin"], "local");
+
+        // Marketplace B: same catalog content (the sheet hashes the same), new ids.
+        let store = tollgate_store::Store::connect("sqlite::memory:").await.unwrap();
+        store.migrate().await.unwrap();
+        let b = App::new(store).await;
+        let pb = tenant(&b, "provider").await;
+        let cb = tenant(&b, "consumer").await;
+        let v1b = published(&b, &pb, sheet("1.0.0", 1000)).await;
+        assert_eq!(v1b["sha256"], sha.as_str(), "content-addressed across marketplaces");
+        let plan_b = id(&b.create("/v1/plans", &pb.owner, json!({"org_id": pb.org, "slug": "termed", "name": "T", "visibility": "public", "apis": [{"api_id": pb.published_api}]})).await);
+        b.ok_patch(&format!("/v1/plans/{plan_b}"), &pb.owner, json!({"terms_id": id(&v1b), "status": "published"})).await;
+        let body = |acc: Value, keys: Value| json!({"app_id": cb.app, "plan_id": plan_b, "state": "active", "acceptances": acc, "verification_keys": keys});
+        let vk = json!([{"key_id": key["key_id"], "public_key": key["public_key"]}]);
+
+        // Only operators import; an unknown signer or a tampered record is refused.
+        assert_eq!(b.post("/v1/subscriptions/import", &cb.owner, body(acceptances.clone(), vk.clone())).await.status, StatusCode::NOT_FOUND);
+        let r = b.post("/v1/subscriptions/import", OPERATOR_TOKEN, body(acceptances.clone(), json!([]))).await;
+        assert_eq!((r.status, r.body["errors"][0]["pointer"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("/acceptances/0/key_id")));
+        let mut tampered = acceptances.clone();
+        tampered[0]["record"]["accepted_at"] = json!("2020-01-01T00:00:00Z");
+        let r = b.post("/v1/subscriptions/import", OPERATOR_TOKEN, body(tampered, vk.clone())).await;
+        assert_eq!((r.status, r.body["errors"][0]["pointer"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("/acceptances/0/signature")));
+
+        let imported = b.create("/v1/subscriptions/import", OPERATOR_TOKEN, body(acceptances.clone(), vk)).await;
+        assert_eq!((imported["state"].as_str(), imported["terms_sha256"].as_str()), (Some("active"), Some(sha.as_str())));
+        // The record is kept as it was signed: same id, same signature, still verifiable.
+        let kept = b.get(&format!("/v1/subscriptions/{}/acceptances", id(&imported)), &cb.developer).await.body;
+        assert_eq!(kept, acceptances);
+        let keys_b = b.get("/v1/verification-keys", &cb.developer).await.body;
+        assert!(keys_b.as_array().unwrap().iter().any(|k| k["key_id"] == key_id && k["origin"] == "imported"));
+        // A second import of the same subscription is a conflict.
+        let r = b.post("/v1/subscriptions/import", OPERATOR_TOKEN, body(acceptances, json!([]))).await;
+        assert_eq!(r.status, StatusCode::CONFLICT);
+    })
+    .await;
+}
