@@ -24,6 +24,7 @@ forbid tollgate-openapi $io
 forbid tollgate-manifest $io
 forbid tollgate-terms $io
 forbid tollgate-policy $io tollgate-terms
+forbid tollgate-limits $io
 forbid tollgate-store hyper axum tower tollgate-server tollgate-gateway
 forbid tollgate-gateway sqlx axum tollgate-store tollgate-server
 if [ "$fail" -ne 0 ]; then exit 1; fi

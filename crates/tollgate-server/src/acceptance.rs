@@ -85,15 +85,23 @@ pub async fn sign(
 /// Ed25519).
 pub fn verify_with(a: &Acceptance, public_key: &str) -> Result<(), String> {
     let b64 = base64::engine::general_purpose::STANDARD;
-    let key = b64.decode(public_key).map_err(|_| "the public key is not base64".to_owned())?;
-    let sig = b64.decode(&a.signature).map_err(|_| "the signature is not base64".to_owned())?;
+    let key = b64
+        .decode(public_key)
+        .map_err(|_| "the public key is not base64".to_owned())?;
+    let sig = b64
+        .decode(&a.signature)
+        .map_err(|_| "the signature is not base64".to_owned())?;
     tollgate_keyring::verify_ed25519(&key, &a.record.signing_bytes(), &sig)
         .map_err(|_| "the signature does not verify".to_owned())
 }
 
 /// The public key (base64) of `key_id`: this marketplace's own signing keys (any state,
 /// since old records stay verifiable), then imported ones.
-pub async fn public_key(state: &AppState, tx: &mut tollgate_store::Tx, key_id: &str) -> Result<Option<String>, ApiError> {
+pub async fn public_key(
+    state: &AppState,
+    tx: &mut tollgate_store::Tx,
+    key_id: &str,
+) -> Result<Option<String>, ApiError> {
     if let Ok(id) = key_id.parse() {
         let ring = state.keyring.read().await;
         if let Some(pk) = ring.get(id).and_then(|r| r.public_key.as_ref()) {

@@ -1722,8 +1722,15 @@ impl Tx {
     // ---------------------------------------------------------------- verification keys
 
     /// Remembers an imported public key (no-op if the id is known).
-    pub async fn insert_verification_key(&mut self, key_id: &str, purpose: &str, public_key: &str, at: OffsetDateTime) -> Result<()> {
-        on_tx!(self, |c| sqlx::query(
+    pub async fn insert_verification_key(
+        &mut self,
+        key_id: &str,
+        purpose: &str,
+        public_key: &str,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        on_tx!(self, |c| {
+            sqlx::query(
             "INSERT INTO verification_keys (key_id, purpose, public_key, imported_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (key_id) DO NOTHING"
         )
@@ -1733,15 +1740,18 @@ impl Tx {
         .bind(at)
         .execute(c)
         .await?
-        .rows_affected());
+        .rows_affected()
+        });
         Ok(())
     }
 
     /// Imported public keys: `(key_id, purpose, base64 public key)`.
     pub async fn list_verification_keys(&mut self) -> Result<Vec<(String, String, String)>> {
-        Ok(on_tx!(self, |c| sqlx::query_as("SELECT key_id, purpose, public_key FROM verification_keys ORDER BY key_id")
-            .fetch_all(c)
-            .await?))
+        Ok(on_tx!(self, |c| sqlx::query_as(
+            "SELECT key_id, purpose, public_key FROM verification_keys ORDER BY key_id"
+        )
+        .fetch_all(c)
+        .await?))
     }
 
     // ---------------------------------------------------------------- notices
@@ -1852,7 +1862,12 @@ impl Tx {
 
     /// Stores a signed acceptance as it is, for `subscription` and the sheet `terms` of
     /// this marketplace (for an imported record both differ from the record's own ids).
-    pub async fn insert_acceptance(&mut self, a: &Acceptance, subscription: SubscriptionId, terms: TermsId) -> Result<()> {
+    pub async fn insert_acceptance(
+        &mut self,
+        a: &Acceptance,
+        subscription: SubscriptionId,
+        terms: TermsId,
+    ) -> Result<()> {
         let record =
             serde_json::to_value(&a.record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let at = OffsetDateTime::parse(

@@ -210,7 +210,11 @@ pub fn run(cmd: TermsCommand) -> anyhow::Result<()> {
                 RenderFormat::Html => tollgate_terms::render::html(&v),
             };
             if out.json {
-                let f = if matches!(format, RenderFormat::Html) { "html" } else { "markdown" };
+                let f = if matches!(format, RenderFormat::Html) {
+                    "html"
+                } else {
+                    "markdown"
+                };
                 let doc = json!({"sha256": v.sha256(), "format": f, "text": text});
                 outln!("{}", serde_json::to_string_pretty(&doc)?);
             } else {

@@ -693,7 +693,8 @@ async fn create_subscription(
     tx.insert_subscription(&sub).await?;
     if let Some(terms) = &terms {
         let a = acceptance::sign(&st, &caller, &sub, terms, &origin.0).await?;
-        tx.insert_acceptance(&a, a.record.subscription_id, a.record.terms_id).await?;
+        tx.insert_acceptance(&a, a.record.subscription_id, a.record.terms_id)
+            .await?;
         audit(
             &st,
             &mut tx,
@@ -910,7 +911,8 @@ async fn accept_terms(
         ));
     }
     let a = acceptance::sign(&st, &caller, &before, &terms, &origin.0).await?;
-    tx.insert_acceptance(&a, a.record.subscription_id, a.record.terms_id).await?;
+    tx.insert_acceptance(&a, a.record.subscription_id, a.record.terms_id)
+        .await?;
     let mut sub = before.clone();
     sub.terms_sha256 = Some(terms.sha256.clone());
     sub.revision += 1;
@@ -979,17 +981,25 @@ async fn list_notices(
 #[utoipa::path(get, path = "/v1/subscriptions/{subscription_id}/acceptances/{acceptance_id}/odrl", tag = "subscriptions",
     params(("subscription_id" = String, Path), ("acceptance_id" = String, Path)),
     responses((status = 200, description = "ODRL 2.2 Agreement", content_type = "application/ld+json", body = Object), ReadErrors), security(("bearer" = [])))]
-async fn acceptance_odrl(State(st): St, caller: Caller, Path((subscription_id, acceptance_id)): Path<(String, String)>) -> Result<Response, ApiError> {
+async fn acceptance_odrl(
+    State(st): St,
+    caller: Caller,
+    Path((subscription_id, acceptance_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
     let mut tx = st.store.read().await?;
     let sub = visible_subscription(&mut tx, &caller, &subscription_id).await?;
-    let wanted: tollgate_core::AcceptanceId = crate::extract::path_id(&acceptance_id, "acceptance")?;
+    let wanted: tollgate_core::AcceptanceId =
+        crate::extract::path_id(&acceptance_id, "acceptance")?;
     let a = tx
         .list_acceptances(sub.id)
         .await?
         .into_iter()
         .find(|a| a.record.id == wanted)
         .ok_or_else(|| ApiError::not_found("acceptance"))?;
-    let terms = tx.get_terms(a.record.terms_id).await?.ok_or_else(|| ApiError::internal("acceptance without terms"))?;
+    let terms = tx
+        .get_terms(a.record.terms_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("acceptance without terms"))?;
     let v = crate::routes::terms::revalidate(&terms)?;
     let accepted_at = a
         .record
@@ -1001,9 +1011,17 @@ async fn acceptance_odrl(State(st): St, caller: Caller, Path((subscription_id, a
     let doc = tollgate_terms::odrl::agreement(
         &v,
         &format!("urn:tollgate:org:{}", sub.provider_org_id),
-        &tollgate_terms::odrl::Acceptance { uid: &uid, assignee: &assignee, accepted_at },
+        &tollgate_terms::odrl::Acceptance {
+            uid: &uid,
+            assignee: &assignee,
+            accepted_at,
+        },
     );
-    Ok(([(axum::http::header::CONTENT_TYPE, "application/ld+json")], Json(doc)).into_response())
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/ld+json")],
+        Json(doc),
+    )
+        .into_response())
 }
 
 /// Imports a subscription from another marketplace with its signed acceptances (operators
@@ -1014,7 +1032,11 @@ async fn acceptance_odrl(State(st): St, caller: Caller, Path((subscription_id, a
 #[utoipa::path(post, path = "/v1/subscriptions/import", tag = "subscriptions", request_body = ImportSubscription,
     params(("Idempotency-Key" = Option<String>, Header)),
     responses((status = 201, body = Subscription, headers(("ETag" = String))), WriteErrors), security(("bearer" = [])))]
-async fn import_subscription(State(st): St, caller: Caller, ApiJson(req): ApiJson<ImportSubscription>) -> Result<Response, ApiError> {
+async fn import_subscription(
+    State(st): St,
+    caller: Caller,
+    ApiJson(req): ApiJson<ImportSubscription>,
+) -> Result<Response, ApiError> {
     if !caller.is_operator() {
         return Err(if caller.marketplace_role().is_some() {
             ApiError::forbidden("only operators import subscriptions")
@@ -1023,28 +1045,65 @@ async fn import_subscription(State(st): St, caller: Caller, ApiJson(req): ApiJso
         });
     }
     let mut tx = st.store.write().await?;
-    let app = tx.get_app(req.app_id).await?.ok_or_else(|| ApiError::validation(vec![field("/app_id", "no such app")]))?;
-    let plan = tx.get_plan(req.plan_id).await?.ok_or_else(|| ApiError::validation(vec![field("/plan_id", "no such plan")]))?;
+    let app = tx
+        .get_app(req.app_id)
+        .await?
+        .ok_or_else(|| ApiError::validation(vec![field("/app_id", "no such app")]))?;
+    let plan = tx
+        .get_plan(req.plan_id)
+        .await?
+        .ok_or_else(|| ApiError::validation(vec![field("/plan_id", "no such plan")]))?;
     if req.state == SubscriptionState::Cancelled {
-        return Err(ApiError::validation(vec![field("/state", "cancelled subscriptions are not imported")]));
+        return Err(ApiError::validation(vec![field(
+            "/state",
+            "cancelled subscriptions are not imported",
+        )]));
     }
     if plan.terms_id.is_some() && req.acceptances.is_empty() {
-        return Err(ApiError::validation(vec![field("/acceptances", "the plan has terms: the subscription's signed acceptances are required")]));
+        return Err(ApiError::validation(vec![field(
+            "/acceptances",
+            "the plan has terms: the subscription's signed acceptances are required",
+        )]));
     }
     let open = tx
-        .list_subscriptions(&Scope::All, &SubscriptionFilter { app_id: Some(app.id), plan_id: Some(plan.id), state: None }, &tollgate_store::PageParams { after: None, limit: 200 })
+        .list_subscriptions(
+            &Scope::All,
+            &SubscriptionFilter {
+                app_id: Some(app.id),
+                plan_id: Some(plan.id),
+                state: None,
+            },
+            &tollgate_store::PageParams {
+                after: None,
+                limit: 200,
+            },
+        )
         .await?;
-    if open.items.iter().any(|s| s.state != SubscriptionState::Cancelled) {
-        return Err(ApiError::new(ErrorCode::Conflict, "the app already has an open subscription to this plan"));
+    if open
+        .items
+        .iter()
+        .any(|s| s.state != SubscriptionState::Cancelled)
+    {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            "the app already has an open subscription to this plan",
+        ));
     }
     let now = st.now();
     let mut errors = Vec::new();
     let mut local_terms = Vec::new();
     for (i, a) in req.acceptances.iter().enumerate() {
-        let given = req.verification_keys.iter().find(|k| k.key_id == a.key_id).map(|k| k.public_key.clone());
+        let given = req
+            .verification_keys
+            .iter()
+            .find(|k| k.key_id == a.key_id)
+            .map(|k| k.public_key.clone());
         let known = acceptance::public_key(&st, &mut tx, &a.key_id).await?;
         match known.or(given) {
-            None => errors.push(field(format!("/acceptances/{i}/key_id"), "unknown signing key: include its public key in verification_keys")),
+            None => errors.push(field(
+                format!("/acceptances/{i}/key_id"),
+                "unknown signing key: include its public key in verification_keys",
+            )),
             Some(pk) => {
                 if let Err(e) = acceptance::verify_with(a, &pk) {
                     errors.push(field(format!("/acceptances/{i}/signature"), e));
@@ -1060,8 +1119,13 @@ async fn import_subscription(State(st): St, caller: Caller, ApiJson(req): ApiJso
         return Err(ApiError::validation(errors));
     }
     for k in &req.verification_keys {
-        if req.acceptances.iter().any(|a| a.key_id == k.key_id) && acceptance::public_key(&st, &mut tx, &k.key_id).await?.is_none() {
-            tx.insert_verification_key(&k.key_id, "acceptance_signing", &k.public_key, now).await?;
+        if req.acceptances.iter().any(|a| a.key_id == k.key_id)
+            && acceptance::public_key(&st, &mut tx, &k.key_id)
+                .await?
+                .is_none()
+        {
+            tx.insert_verification_key(&k.key_id, "acceptance_signing", &k.public_key, now)
+                .await?;
         }
     }
     let sub = Subscription {
@@ -1071,8 +1135,17 @@ async fn import_subscription(State(st): St, caller: Caller, ApiJson(req): ApiJso
         plan_id: plan.id,
         provider_org_id: plan.org_id,
         state: req.state,
-        terms_sha256: req.acceptances.last().map(|a| a.record.terms_sha256.clone()),
-        history: vec![SubscriptionTransition { from: None, to: req.state, actor: caller.user.id, reason: "imported with its signed acceptances".into(), at: now }],
+        terms_sha256: req
+            .acceptances
+            .last()
+            .map(|a| a.record.terms_sha256.clone()),
+        history: vec![SubscriptionTransition {
+            from: None,
+            to: req.state,
+            actor: caller.user.id,
+            reason: "imported with its signed acceptances".into(),
+            at: now,
+        }],
         created_at: now,
         updated_at: now,
         revision: 1,
@@ -1081,7 +1154,20 @@ async fn import_subscription(State(st): St, caller: Caller, ApiJson(req): ApiJso
     for (a, t) in req.acceptances.iter().zip(&local_terms) {
         tx.insert_acceptance(a, sub.id, t.id).await?;
     }
-    audit(&st, &mut tx, &caller, Change { action: "subscription.import", target_type: "subscription", target_id: sub.id.to_string(), org_id: Some(sub.consumer_org_id), before: None, after: Some(&sub) }).await?;
+    audit(
+        &st,
+        &mut tx,
+        &caller,
+        Change {
+            action: "subscription.import",
+            target_type: "subscription",
+            target_id: sub.id.to_string(),
+            org_id: Some(sub.consumer_org_id),
+            before: None,
+            after: Some(&sub),
+        },
+    )
+    .await?;
     commit(&st, tx, true).await?;
     Ok(with_etag(StatusCode::CREATED, sub.revision, &sub))
 }
@@ -1089,7 +1175,10 @@ async fn import_subscription(State(st): St, caller: Caller, ApiJson(req): ApiJso
 /// Public keys that verify the signed records kept here: this marketplace's signing keys
 /// (every state) and keys imported with records.
 #[utoipa::path(get, path = "/v1/verification-keys", tag = "subscriptions", responses((status = 200, body = Vec<PublishedKey>), ReadErrors), security(("bearer" = [])))]
-async fn verification_keys(State(st): St, _caller: Caller) -> Result<Json<Vec<PublishedKey>>, ApiError> {
+async fn verification_keys(
+    State(st): St,
+    _caller: Caller,
+) -> Result<Json<Vec<PublishedKey>>, ApiError> {
     use base64::Engine as _;
     let mut out: Vec<PublishedKey> = {
         let ring = st.keyring.read().await;
@@ -1106,7 +1195,12 @@ async fn verification_keys(State(st): St, _caller: Caller) -> Result<Json<Vec<Pu
     };
     let mut tx = st.store.read().await?;
     for (key_id, purpose, public_key) in tx.list_verification_keys().await? {
-        out.push(PublishedKey { key_id, purpose, public_key, origin: "imported".into() });
+        out.push(PublishedKey {
+            key_id,
+            purpose,
+            public_key,
+            origin: "imported".into(),
+        });
     }
     Ok(Json(out))
 }
