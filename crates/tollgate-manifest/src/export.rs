@@ -4,12 +4,17 @@
 use crate::plan::Catalog;
 use crate::spec::{
     ApiSpec, AppSpec, ManifestFile, OpenApi, OrgSpec, PlanApiSpec, PlanSpec, PlanTermsSpec,
-    TermsSpec,
+    SlugRef, SubscriptionSpec, TermsSpec, VerificationKey,
 };
 use std::collections::HashMap;
-use tollgate_core::model::{ApiStatus, TermSheet, TermsStatus};
+use tollgate_core::model::{Acceptance, ApiStatus, SubscriptionState, TermSheet, TermsStatus};
 
 /// The catalog as a manifest, every field spelled out, sorted by org then slug.
+///
+/// Subscriptions are those of the catalog's apps to the catalog's plans (a subscription
+/// to a plan of an org the catalog does not hold is left out, as are cancelled ones),
+/// sorted by app then plan, each with its signed acceptance records verbatim (oldest
+/// first), followed by the `verification_keys` those records name.
 pub fn to_manifest(catalog: &Catalog) -> ManifestFile {
     let org_slug: HashMap<_, _> = catalog
         .orgs
@@ -129,12 +134,71 @@ pub fn to_manifest(catalog: &Catalog) -> ManifestFile {
         .collect();
     apps.sort_by(|a, b| (&a.org, &a.slug).cmp(&(&b.org, &b.slug)));
 
+    let app_ref: HashMap<_, _> = catalog
+        .apps
+        .iter()
+        .map(|a| {
+            (
+                a.id,
+                SlugRef {
+                    org: slug(a.org_id),
+                    slug: a.slug.clone(),
+                },
+            )
+        })
+        .collect();
+    let plan_ref: HashMap<_, _> = catalog
+        .plans
+        .iter()
+        .map(|p| {
+            (
+                p.id,
+                SlugRef {
+                    org: slug(p.org_id),
+                    slug: p.slug.clone(),
+                },
+            )
+        })
+        .collect();
+    let mut subscriptions: Vec<SubscriptionSpec> = catalog
+        .subscriptions
+        .iter()
+        .filter(|(s, _)| s.state != SubscriptionState::Cancelled)
+        .filter_map(|(s, acceptances)| {
+            let mut acceptances: Vec<Acceptance> = acceptances.clone();
+            // Oldest first (RFC 3339 UTC sorts as text); ties keep the listed order.
+            acceptances.sort_by(|a, b| a.record.accepted_at.cmp(&b.record.accepted_at));
+            Some(SubscriptionSpec {
+                app: app_ref.get(&s.app_id)?.clone(),
+                plan: plan_ref.get(&s.plan_id)?.clone(),
+                state: s.state,
+                acceptances,
+            })
+        })
+        .collect();
+    subscriptions.sort_by(|a, b| (&a.app, &a.plan).cmp(&(&b.app, &b.plan)));
+    let mut verification_keys: Vec<VerificationKey> = catalog
+        .verification_keys
+        .iter()
+        .filter(|k| {
+            subscriptions
+                .iter()
+                .flat_map(|s| &s.acceptances)
+                .any(|a| a.key_id == k.key_id)
+        })
+        .cloned()
+        .collect();
+    verification_keys.sort_by(|a, b| a.key_id.cmp(&b.key_id));
+    verification_keys.dedup();
+
     ManifestFile {
         orgs,
         apis,
         terms,
         plans,
         apps,
+        subscriptions,
+        verification_keys,
     }
 }
 

@@ -5,7 +5,7 @@
 //!
 //! # The manifest
 //!
-//! A file holds any of five top-level lists, all optional. Unknown keys are errors.
+//! A file holds any of seven top-level lists, all optional. Unknown keys are errors.
 //!
 //! ```yaml
 //! orgs:
@@ -53,6 +53,21 @@
 //!     slug: dashboard
 //!     name: Globex Dashboard
 //!     description: ""
+//! subscriptions:                  # carried over with their signed acceptance records
+//!   - app: { org: globex, slug: dashboard }
+//!     plan: { org: acme-weather, slug: free }
+//!     state: active               # active | pending | suspended
+//!     acceptances:                # oldest first, exactly as `tollgate export` wrote them
+//!       - record:                 # the signed record (tollgate.acceptance.v1)
+//!           type: tollgate.acceptance.v1
+//!           id: 0190…             # keeps its id in every marketplace
+//!           terms_sha256: 4f1c…   # the sheet accepted: must be a sheet of the plan's org
+//!           # subscription_id, app_id, plan_id, …, accepted_by, accepted_at, ip, user_agent
+//!         key_id: 0190…           # the key that signed it
+//!         signature: MEUC…        # base64 Ed25519 over the RFC 8785 JSON of `record`
+//! verification_keys:              # public keys of the keys that signed the records
+//!   - key_id: 0190…
+//!     public_key: q83v…           # raw 32-byte Ed25519 public key, base64
 //! ```
 //!
 //! TOML has the same shape (`[[orgs]]`, `[[apis]]`, `[[plans.apis]]`, …; a `sunset` may be
@@ -65,7 +80,7 @@
 //! starting with `.`) are skipped. In a folder, **a file whose top level has an `openapi`
 //! (or `swagger`) key is an OpenAPI document, not a manifest**, and is skipped; manifests
 //! name such files in `openapi:`. Likewise **a file whose top level has `id`, `version`
-//! and `grants` but none of `orgs`, `apis`, `terms`, `plans` and `apps` is a term sheet**,
+//! and `grants` but none of the seven manifest lists is a term sheet**,
 //! skipped; manifests name such files in `terms[].file`. Entities from all files form one
 //! manifest.
 //!
@@ -82,6 +97,25 @@
 //! plan's `terms: {id, version}` names a sheet of the plan's own org; it must be
 //! published (by the manifest or already), and is set before the plan is published.
 //!
+//! # Subscriptions and signed acceptances
+//!
+//! A `subscriptions:` entry names an app and a plan by `{org, slug}` and carries the
+//! subscription's signed acceptance records: the proof that someone accepted a term
+//! sheet version. They are imported as they are (`POST /v1/subscriptions/import`),
+//! keeping their ids and contents; nothing is re-signed, so a record and its signature
+//! mean the same in every marketplace. Every signature is verified before anything is
+//! sent: when the manifest is read with the keys under `verification_keys:`, and by
+//! [`plan`] with those or the marketplace's (`GET /v1/verification-keys`). A changed
+//! record or signature is an error on `subscriptions[i].acceptances[j].signature`.
+//!
+//! A subscription is imported only when its app has no open (non-cancelled)
+//! subscription to the plan. **An existing subscription is left alone, its state
+//! included**: states are decided by people (approvals, suspensions), not manifests, so
+//! a `state:` that differs from the marketplace's is not applied. A plan with terms
+//! needs acceptance records, and each accepted hash must be a sheet of the plan's org
+//! (in the manifest or the marketplace; sheets are content-addressed, so the same sheet
+//! has the same hash everywhere). Cancelled subscriptions are not carried over.
+//!
 //! # Errors
 //!
 //! Every problem of every file is collected before failing, each a [`ManifestError`]
@@ -89,10 +123,13 @@
 //! `catalog/apis.yaml:12: apis[1].base_path: must be a path like /weather/v1: …`. Syntax and
 //! type errors come from the parsers; invalid values (core's request validation),
 //! duplicate identities, `sunset` without `deprecated`, unreadable `openapi:` files,
-//! invalid term sheets and plans naming another org's API are found by [`load`]; unknown
-//! orgs, APIs and term sheets (absent from both the manifest and the marketplace),
-//! impossible lifecycle moves, publishing a plan whose APIs stay unpublished, offering a
-//! draft sheet and a changed sheet under an existing version are found by [`plan`].
+//! invalid term sheets, plans naming another org's API, malformed acceptance records and
+//! keys, and signatures that do not verify with the manifest's keys are found by
+//! [`load`]; unknown orgs, APIs, apps, plans and term sheets (absent from both the
+//! manifest and the marketplace), impossible lifecycle moves, publishing a plan whose
+//! APIs stay unpublished, offering a draft sheet, a changed sheet under an existing
+//! version, a subscription without the acceptances its plan's terms need and a
+//! signature that does not verify with the marketplace's key are found by [`plan`].
 //!
 //! # Applying
 //!
@@ -108,7 +145,10 @@
 //! [`export`] renders a catalog as YAML (OpenAPI documents and term sheets inline, sorted
 //! by slug; drafts with `publish: false`; plans with the `terms` they offer) that
 //! reproduces it when applied to an empty marketplace; [`export_toml`] does the same in
-//! TOML.
+//! TOML. Subscriptions are exported for the catalog's apps to the catalog's plans, with
+//! their acceptance records verbatim and the verification keys those name; a
+//! subscription to a plan of an org outside the catalog (one the caller does not
+//! manage) is left out silently, as are cancelled ones.
 
 mod error;
 mod export;
@@ -124,5 +164,5 @@ pub use locate::Format;
 pub use plan::{Catalog, FieldChange, Ids, Resolver, Step, Target, plan};
 pub use spec::{
     ApiSpec, AppSpec, ManifestFile, OpenApi, OrgSpec, PlanApiSpec, PlanSpec, PlanTermsSpec,
-    TermsSpec,
+    SlugRef, SubscriptionSpec, TermsSpec, VerificationKey,
 };

@@ -5,11 +5,16 @@
 use crate::error::ManifestError;
 use crate::locate::{FieldPath, Format, Seg, line_of_offset, locate};
 use crate::spec::{
-    ApiSpec, AppSpec, ManifestFile, OpenApi, OrgSpec, PlanSpec, TermsSpec, yaml_to_json,
+    ApiSpec, AppSpec, ManifestFile, OpenApi, OrgSpec, PlanSpec, SubscriptionSpec, TermsSpec,
+    VerificationKey, yaml_to_json,
 };
+use base64::Engine as _;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use tollgate_core::model::{ApiStatus, CreateApi, CreateApp, CreateOrg, CreatePlan, PlanApi};
+use tollgate_core::model::{
+    ACCEPTANCE_V1, Acceptance, ApiStatus, CreateApi, CreateApp, CreateOrg, CreatePlan, PlanApi,
+    SubscriptionState,
+};
 use tollgate_core::{ApiId, FieldErrors, OrgId};
 
 /// A whole manifest: every entity of every file read, in reading order.
@@ -24,6 +29,10 @@ pub struct Manifest {
     pub terms: Vec<TermsSpec>,
     pub plans: Vec<PlanSpec>,
     pub apps: Vec<AppSpec>,
+    /// Subscriptions with their signed acceptance records.
+    pub subscriptions: Vec<SubscriptionSpec>,
+    /// Public keys of the acceptance records' signers.
+    pub verification_keys: Vec<VerificationKey>,
     origins: Origins,
 }
 
@@ -34,6 +43,8 @@ impl PartialEq for Manifest {
             && self.terms == other.terms
             && self.plans == other.plans
             && self.apps == other.apps
+            && self.subscriptions == other.subscriptions
+            && self.verification_keys == other.verification_keys
     }
 }
 
@@ -45,6 +56,8 @@ pub(crate) enum List {
     Terms,
     Plans,
     Apps,
+    Subscriptions,
+    VerificationKeys,
 }
 
 impl List {
@@ -55,6 +68,8 @@ impl List {
             List::Terms => "terms",
             List::Plans => "plans",
             List::Apps => "apps",
+            List::Subscriptions => "subscriptions",
+            List::VerificationKeys => "verification_keys",
         }
     }
 }
@@ -66,6 +81,8 @@ struct Origins {
     terms: Vec<Origin>,
     plans: Vec<Origin>,
     apps: Vec<Origin>,
+    subscriptions: Vec<Origin>,
+    verification_keys: Vec<Origin>,
     sources: BTreeMap<PathBuf, Source>,
 }
 
@@ -100,6 +117,8 @@ impl Manifest {
             List::Terms => &self.origins.terms,
             List::Plans => &self.origins.plans,
             List::Apps => &self.origins.apps,
+            List::Subscriptions => &self.origins.subscriptions,
+            List::VerificationKeys => &self.origins.verification_keys,
         };
         let Some(o) = origins.get(i) else {
             // Built in code rather than read from a file.
@@ -160,7 +179,7 @@ impl Manifest {
     }
 
     /// Where `list[i]` was defined, as `file:line`.
-    fn place(&self, list: List, i: usize) -> String {
+    pub(crate) fn place(&self, list: List, i: usize) -> String {
         let e = self.error(list, i, "", "");
         match e.line {
             Some(l) => format!("{}:{l}", e.file.display()),
@@ -218,7 +237,7 @@ pub(crate) fn validate_document(
 ///
 /// In a folder, a file whose top level has an `openapi` (or `swagger`) key is an OpenAPI
 /// document, and a file whose top level has `id`, `version` and `grants` but none of
-/// `orgs`, `apis`, `terms`, `plans` and `apps` is a term sheet: neither is a manifest,
+/// the seven manifest lists is a term sheet: neither is a manifest,
 /// and both are skipped; manifests reference such files by path.
 pub fn load(path: &Path) -> Result<Manifest, Vec<ManifestError>> {
     let mut loader = Loader::default();
@@ -318,9 +337,17 @@ fn is_term_sheet(format: Format, text: &str) -> bool {
     has("id")
         && has("version")
         && has("grants")
-        && !["orgs", "apis", "terms", "plans", "apps"]
-            .iter()
-            .any(|k| has(k))
+        && ![
+            "orgs",
+            "apis",
+            "terms",
+            "plans",
+            "apps",
+            "subscriptions",
+            "verification_keys",
+        ]
+        .iter()
+        .any(|k| has(k))
 }
 
 #[derive(Default)]
@@ -374,11 +401,17 @@ impl Loader {
                 );
                 o.plans.extend((0..parsed.plans.len()).map(origin));
                 o.apps.extend((0..parsed.apps.len()).map(origin));
+                o.subscriptions
+                    .extend((0..parsed.subscriptions.len()).map(origin));
+                o.verification_keys
+                    .extend((0..parsed.verification_keys.len()).map(origin));
                 m.orgs.extend(parsed.orgs);
                 m.apis.extend(parsed.apis);
                 m.terms.extend(parsed.terms);
                 m.plans.extend(parsed.plans);
                 m.apps.extend(parsed.apps);
+                m.subscriptions.extend(parsed.subscriptions);
+                m.verification_keys.extend(parsed.verification_keys);
             }
             Err(e) => self.errors.push(e),
         }
@@ -750,6 +783,7 @@ fn check(m: &Manifest) -> Vec<ManifestError> {
             .collect(),
         "app",
     );
+    check_keys_and_subscriptions(m, &mut errors);
     // Term sheets: one content per (org, id, version).
     let mut first: HashMap<(String, String, String), usize> = HashMap::new();
     for i in 0..m.terms.len() {
@@ -775,4 +809,154 @@ fn check(m: &Manifest) -> Vec<ManifestError> {
         }
     }
     errors
+}
+
+// ------------------------------------------------------------------ signed acceptances
+
+/// Standard base64 (the admin API's encoding of keys and signatures).
+pub(crate) fn base64_bytes(text: &str) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD.decode(text).ok()
+}
+
+/// Length of a raw Ed25519 public key.
+const PUBLIC_KEY_LEN: usize = 32;
+/// Length of an Ed25519 signature.
+const SIGNATURE_LEN: usize = 64;
+
+/// Checks `a`'s signature with the base64 public key `public_key`: `Err` says why not,
+/// for the `signature` field.
+pub(crate) fn verify_acceptance(a: &Acceptance, public_key: &str) -> Result<(), String> {
+    let key = base64_bytes(public_key)
+        .filter(|k| k.len() == PUBLIC_KEY_LEN)
+        .ok_or_else(|| format!("the public key of {} is not valid", a.key_id))?;
+    let sig = base64_bytes(&a.signature)
+        .filter(|s| s.len() == SIGNATURE_LEN)
+        .ok_or_else(|| "must be a base64 Ed25519 signature (64 bytes)".to_owned())?;
+    tollgate_keyring::verify_ed25519(&key, &a.record.signing_bytes(), &sig).map_err(|_| {
+        format!(
+            "does not verify with key {}: the record or its signature was changed after signing; acceptance records are imported exactly as exported",
+            a.key_id
+        )
+    })
+}
+
+fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// `verification_keys` and `subscriptions`: well-formed keys, one public key per key
+/// id, one entry per (app, plan), no cancelled state, well-formed acceptance records
+/// of one subscription, and signatures that verify with the keys the manifest holds
+/// (those it does not hold are checked by `plan` against the marketplace's keys).
+fn check_keys_and_subscriptions(m: &Manifest, errors: &mut Vec<ManifestError>) {
+    let mut keys: HashMap<&str, (usize, &str)> = HashMap::new();
+    for (k, key) in m.verification_keys.iter().enumerate() {
+        if uuid::Uuid::parse_str(&key.key_id).is_err() {
+            errors.push(m.error(
+                List::VerificationKeys,
+                k,
+                "/key_id",
+                "must be a key id (a UUID)",
+            ));
+        }
+        if base64_bytes(&key.public_key).is_none_or(|b| b.len() != PUBLIC_KEY_LEN) {
+            errors.push(m.error(
+                List::VerificationKeys,
+                k,
+                "/public_key",
+                "must be a raw Ed25519 public key (32 bytes), base64",
+            ));
+            continue;
+        }
+        match keys.get(key.key_id.as_str()) {
+            Some((f, pk)) if *pk != key.public_key => errors.push(m.error(
+                List::VerificationKeys,
+                k,
+                "/public_key",
+                format!(
+                    "key {} has another public key at {}; one key id, one key",
+                    key.key_id,
+                    m.place(List::VerificationKeys, *f)
+                ),
+            )),
+            Some(_) => {} // the same key listed twice (say, in two files): harmless
+            None => {
+                keys.insert(&key.key_id, (k, &key.public_key));
+            }
+        }
+    }
+
+    let mut first: HashMap<(&crate::spec::SlugRef, &crate::spec::SlugRef), usize> = HashMap::new();
+    for (i, s) in m.subscriptions.iter().enumerate() {
+        if let Some(&f) = first.get(&(&s.app, &s.plan)) {
+            errors.push(m.error(
+                List::Subscriptions,
+                i,
+                "/plan",
+                format!(
+                    "duplicate subscription of app {} to plan {}; first defined at {}",
+                    s.app,
+                    s.plan,
+                    m.place(List::Subscriptions, f)
+                ),
+            ));
+        } else {
+            first.insert((&s.app, &s.plan), i);
+        }
+        if s.state == SubscriptionState::Cancelled {
+            errors.push(m.error(
+                List::Subscriptions,
+                i,
+                "/state",
+                "must be active, pending or suspended: cancelled subscriptions are not carried over",
+            ));
+        }
+        for (j, a) in s.acceptances.iter().enumerate() {
+            let mut err = |field: &str, message: String| {
+                errors.push(m.error(
+                    List::Subscriptions,
+                    i,
+                    &format!("/acceptances/{j}{field}"),
+                    message,
+                ));
+            };
+            let r = &a.record;
+            if r.type_ != ACCEPTANCE_V1 {
+                err("/record/type", format!("must be {ACCEPTANCE_V1}"));
+            }
+            if !is_sha256_hex(&r.terms_sha256) {
+                err(
+                    "/record/terms_sha256",
+                    "must be a SHA-256 (64 hex digits)".into(),
+                );
+            }
+            if let Some(a0) = s.acceptances.first()
+                && r.subscription_id != a0.record.subscription_id
+            {
+                err(
+                    "/record/subscription_id",
+                    format!(
+                        "is {}, but acceptances[0] is of subscription {}: a subscription's records all name it",
+                        r.subscription_id, a0.record.subscription_id
+                    ),
+                );
+            }
+            if uuid::Uuid::parse_str(&a.key_id).is_err() {
+                err("/key_id", "must be a key id (a UUID)".into());
+                continue;
+            }
+            if base64_bytes(&a.signature).is_none_or(|b| b.len() != SIGNATURE_LEN) {
+                err(
+                    "/signature",
+                    "must be a base64 Ed25519 signature (64 bytes)".into(),
+                );
+                continue;
+            }
+            if let Some((_, pk)) = keys.get(a.key_id.as_str())
+                && let Err(message) = verify_acceptance(a, pk)
+            {
+                err("/signature", message);
+            }
+        }
+    }
 }

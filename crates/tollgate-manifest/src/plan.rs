@@ -2,8 +2,11 @@
 //! match the manifest, each a ready-to-send admin API request once ids are known.
 
 use crate::error::{ManifestError, Unresolved};
+use crate::load::verify_acceptance;
 use crate::load::{List, Manifest};
-use crate::spec::{ApiSpec, AppSpec, PlanApiSpec, PlanSpec, PlanTermsSpec};
+use crate::spec::{
+    ApiSpec, AppSpec, PlanApiSpec, PlanSpec, PlanTermsSpec, SlugRef, VerificationKey,
+};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt;
@@ -11,8 +14,9 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tollgate_core::hash::canonical_sha256;
 use tollgate_core::model::{
-    Api, ApiStatus, App, CreateApi, CreateApp, CreateOrg, CreatePlan, CreateTerms, Org, OrgKind,
-    Plan, PlanApi, PlanStatus, TermSheet, TermsStatus, UpdateApi, UpdateApp, UpdateOrg, UpdatePlan,
+    Acceptance, Api, ApiStatus, App, CreateApi, CreateApp, CreateOrg, CreatePlan, CreateTerms,
+    ImportSubscription, Org, OrgKind, Plan, PlanApi, PlanStatus, Subscription, SubscriptionState,
+    TermSheet, TermsStatus, UpdateApi, UpdateApp, UpdateOrg, UpdatePlan,
 };
 use tollgate_core::{ApiId, AppId, OrgId, PlanId, TermsId};
 
@@ -26,6 +30,12 @@ pub struct Catalog {
     pub apps: Vec<App>,
     /// The term sheets of the orgs, drafts and published.
     pub terms: Vec<TermSheet>,
+    /// The subscriptions of the orgs' apps (any state), each with its signed acceptance
+    /// records, oldest first.
+    pub subscriptions: Vec<(Subscription, Vec<Acceptance>)>,
+    /// The public keys of every key that signed acceptance records in the marketplace
+    /// (`GET /v1/verification-keys`).
+    pub verification_keys: Vec<VerificationKey>,
 }
 
 /// One field an update step changes, rendered for people (`--dry-run`).
@@ -58,6 +68,7 @@ pub trait Resolver {
     fn org(&self, slug: &str) -> Option<OrgId>;
     fn api(&self, org: &str, slug: &str) -> Option<ApiId>;
     fn plan(&self, org: &str, slug: &str) -> Option<PlanId>;
+    fn app(&self, org: &str, slug: &str) -> Option<AppId>;
     /// A term sheet version of `org`, by the sheet's own id and its version.
     fn terms(&self, org: &str, sheet_id: &str, version: &str) -> Option<TermsId>;
 }
@@ -167,6 +178,9 @@ impl Resolver for Ids {
     fn plan(&self, org: &str, slug: &str) -> Option<PlanId> {
         self.plans.get(&(org.to_owned(), slug.to_owned())).copied()
     }
+    fn app(&self, org: &str, slug: &str) -> Option<AppId> {
+        self.apps.get(&(org.to_owned(), slug.to_owned())).copied()
+    }
     fn terms(&self, org: &str, sheet_id: &str, version: &str) -> Option<TermsId> {
         self.terms
             .get(&(org.to_owned(), sheet_id.to_owned(), version.to_owned()))
@@ -272,6 +286,16 @@ pub enum Step {
         body: UpdateApp,
         changes: Vec<FieldChange>,
     },
+    /// `POST /v1/subscriptions/import`: a subscription with its signed acceptance records
+    /// (oldest first, exactly as exported; verified by `plan`) and the public keys of
+    /// the keys that signed them.
+    ImportSubscription {
+        app: SlugRef,
+        plan: SlugRef,
+        state: SubscriptionState,
+        acceptances: Vec<Acceptance>,
+        verification_keys: Vec<VerificationKey>,
+    },
 }
 
 fn lower<T: Serialize>(v: &T) -> String {
@@ -354,6 +378,19 @@ impl fmt::Display for Step {
             Step::UpdateApp {
                 org, slug, changes, ..
             } => write!(f, "update app {org}/{slug}: {}", list_changes(changes)),
+            Step::ImportSubscription {
+                app,
+                plan,
+                state,
+                acceptances,
+                ..
+            } => write!(
+                f,
+                "import subscription of app {app} to plan {plan} ({}, {} signed acceptance{})",
+                lower(state),
+                acceptances.len(),
+                if acceptances.len() == 1 { "" } else { "s" }
+            ),
         }
     }
 }
@@ -375,6 +412,11 @@ fn terms_id(ids: &impl Resolver, org: &str, t: &PlanTermsSpec) -> Result<TermsId
 fn plan_id(ids: &impl Resolver, org: &str, slug: &str) -> Result<PlanId, Unresolved> {
     ids.plan(org, slug)
         .ok_or_else(|| Unresolved(format!("plan {org}/{slug}")))
+}
+
+fn app_id(ids: &impl Resolver, org: &str, slug: &str) -> Result<AppId, Unresolved> {
+    ids.app(org, slug)
+        .ok_or_else(|| Unresolved(format!("app {org}/{slug}")))
 }
 
 fn plan_apis(
@@ -467,6 +509,7 @@ impl Step {
             }
             Step::CreateApp { .. } => ("POST", "/v1/apps".into()),
             Step::UpdateApp { id, .. } => ("PATCH", format!("/v1/apps/{id}")),
+            Step::ImportSubscription { .. } => ("POST", "/v1/subscriptions/import".into()),
         })
     }
 
@@ -538,6 +581,19 @@ impl Step {
                 description: spec.description.clone().unwrap_or_default(),
             }),
             Step::UpdateApp { body, .. } => json_without_nulls(body),
+            Step::ImportSubscription {
+                app,
+                plan,
+                state,
+                acceptances,
+                verification_keys,
+            } => json_without_nulls(&ImportSubscription {
+                app_id: app_id(ids, &app.org, &app.slug)?,
+                plan_id: plan_id(ids, &plan.org, &plan.slug)?,
+                state: *state,
+                acceptances: acceptances.clone(),
+                verification_keys: verification_keys.clone(),
+            }),
         })
     }
 
@@ -626,7 +682,14 @@ impl Diff {
 ///    so the sheet is published); then plan status changes, after steps 3 and 4 so a
 ///    plan is published only once its APIs and terms are;
 /// 6. APIs retired (after the plans, which may still need to name them);
-/// 7. apps.
+/// 7. apps;
+/// 8. subscriptions: each one the manifest lists whose app has no open (non-cancelled)
+///    subscription to the plan is imported with its signed acceptance records, which
+///    are verified first (with the manifest's `verification_keys`, else the
+///    marketplace's); an existing subscription is left as it is, state included.
+///
+/// A subscription to a plan with terms needs acceptance records, and each accepted
+/// hash must be a term sheet of the plan's org (in the manifest or the marketplace).
 ///
 /// A sheet whose `(id, version)` the org already has with other content is an error:
 /// published versions never change, so a change is a new version.
@@ -745,6 +808,7 @@ impl<'a> Planner<'a> {
         steps.extend(plan_status);
         steps.extend(api_retire);
         self.apps(&mut steps);
+        self.subscriptions(&mut steps);
         if self.errors.is_empty() {
             Ok(steps)
         } else {
@@ -1281,6 +1345,231 @@ impl<'a> Planner<'a> {
                     changes: d.changes,
                 });
             }
+        }
+    }
+
+    /// Whether the manifest or the catalog has app `r`, in an org that exists.
+    fn app_exists(&self, r: &SlugRef) -> bool {
+        self.m
+            .apps
+            .iter()
+            .any(|a| a.org == r.org && a.slug == r.slug)
+            || self.current_org_id(&r.org).is_some_and(|oid| {
+                self.c
+                    .apps
+                    .iter()
+                    .any(|a| a.org_id == oid && a.slug == r.slug)
+            })
+    }
+
+    /// The plan `r` in the catalog, if it is there.
+    fn current_plan(&self, r: &SlugRef) -> Option<&'a Plan> {
+        let c = self.c;
+        let oid = self.current_org_id(&r.org)?;
+        c.plans.iter().find(|p| p.org_id == oid && p.slug == r.slug)
+    }
+
+    /// Whether plan `r` offers terms once plans are applied: the manifest's `terms`,
+    /// else the catalog's; `None` when the plan is nowhere.
+    fn plan_has_terms(&self, r: &SlugRef) -> Option<bool> {
+        let in_manifest = self
+            .m
+            .plans
+            .iter()
+            .find(|p| p.org == r.org && p.slug == r.slug);
+        let current = self.current_plan(r);
+        match (in_manifest, current) {
+            (None, None) => None,
+            (Some(p), _) if p.terms.is_some() => Some(true),
+            (_, Some(cur)) => Some(cur.terms_id.is_some()),
+            (Some(_), None) => Some(false),
+        }
+    }
+
+    /// Whether org `org` has a term sheet with hash `sha256`, in the manifest or the
+    /// catalog.
+    fn org_has_sheet(&self, org: &str, sha256: &str) -> bool {
+        let m = self.m;
+        let in_manifest = m.terms.iter().enumerate().any(|(k, t)| {
+            t.org == org
+                && m.sheet(k)
+                    .is_ok_and(|s| s.sha256.eq_ignore_ascii_case(sha256))
+        });
+        in_manifest
+            || self.current_org_id(org).is_some_and(|oid| {
+                self.c
+                    .terms
+                    .iter()
+                    .any(|t| t.org_id == oid && t.sha256.eq_ignore_ascii_case(sha256))
+            })
+    }
+
+    fn subscriptions(&mut self, steps: &mut Vec<Step>) {
+        let (m, c) = (self.m, self.c);
+        // Keys: the manifest's, else the marketplace's; the two must agree.
+        let mut keys: HashMap<&str, &VerificationKey> = HashMap::new();
+        for k in &c.verification_keys {
+            keys.insert(&k.key_id, k);
+        }
+        for (k, key) in m.verification_keys.iter().enumerate() {
+            if let Some(cur) = keys.get(key.key_id.as_str())
+                && cur.public_key != key.public_key
+            {
+                self.err(
+                    List::VerificationKeys,
+                    k,
+                    "/public_key",
+                    format!(
+                        "the marketplace knows key {} with another public key ({}); one key id, one key",
+                        key.key_id, cur.public_key
+                    ),
+                );
+            }
+            // The manifest's key checks its records (a clash is reported once, above).
+            keys.insert(&key.key_id, key);
+        }
+        for (i, s) in m.subscriptions.iter().enumerate() {
+            let mut ok = true;
+            match self.org_kind(&s.app.org) {
+                None => {
+                    ok = false;
+                    self.err(
+                        List::Subscriptions,
+                        i,
+                        "/app/org",
+                        format!(
+                            "unknown org {:?}: define it under `orgs:` or create it first",
+                            s.app.org
+                        ),
+                    );
+                }
+                Some(_) if !self.app_exists(&s.app) => {
+                    ok = false;
+                    self.err(
+                        List::Subscriptions,
+                        i,
+                        "/app/slug",
+                        format!(
+                            "no app {:?} in org {:?}, neither in the manifest (under `apps:`) nor in the marketplace",
+                            s.app.slug, s.app.org
+                        ),
+                    );
+                }
+                Some(_) => {}
+            }
+            let has_terms = match self.org_kind(&s.plan.org) {
+                None => {
+                    ok = false;
+                    self.err(
+                        List::Subscriptions,
+                        i,
+                        "/plan/org",
+                        format!(
+                            "unknown org {:?}: define it under `orgs:` or create it first",
+                            s.plan.org
+                        ),
+                    );
+                    None
+                }
+                Some(_) => {
+                    let t = self.plan_has_terms(&s.plan);
+                    if t.is_none() {
+                        ok = false;
+                        self.err(
+                            List::Subscriptions,
+                            i,
+                            "/plan/slug",
+                            format!(
+                                "no plan {:?} in org {:?}, neither in the manifest (under `plans:`) nor in the marketplace",
+                                s.plan.slug, s.plan.org
+                            ),
+                        );
+                    }
+                    t
+                }
+            };
+            if has_terms == Some(true) && s.acceptances.is_empty() {
+                ok = false;
+                self.err(
+                    List::Subscriptions,
+                    i,
+                    "",
+                    format!(
+                        "plan {} offers terms, so its subscriptions need their signed acceptance records under `acceptances:` (as `tollgate export` writes them)",
+                        s.plan
+                    ),
+                );
+            }
+            let mut used: Vec<VerificationKey> = Vec::new();
+            for (j, a) in s.acceptances.iter().enumerate() {
+                if self.org_kind(&s.plan.org).is_some()
+                    && !self.org_has_sheet(&s.plan.org, &a.record.terms_sha256)
+                {
+                    ok = false;
+                    self.err(
+                        List::Subscriptions,
+                        i,
+                        &format!("/acceptances/{j}/record/terms_sha256"),
+                        format!(
+                            "org {:?} has no term sheet with this hash ({} {}), neither in the manifest (under `terms:`) nor in the marketplace: add the sheet that was accepted",
+                            s.plan.org, a.record.sheet_id, a.record.sheet_version
+                        ),
+                    );
+                }
+                let Some(key) = keys.get(a.key_id.as_str()).copied() else {
+                    ok = false;
+                    self.err(
+                        List::Subscriptions,
+                        i,
+                        &format!("/acceptances/{j}/key_id"),
+                        format!(
+                            "no public key for key {}, neither in the manifest (under `verification_keys:`) nor in the marketplace",
+                            a.key_id
+                        ),
+                    );
+                    continue;
+                };
+                if let Err(message) = verify_acceptance(a, &key.public_key) {
+                    ok = false;
+                    self.err(
+                        List::Subscriptions,
+                        i,
+                        &format!("/acceptances/{j}/signature"),
+                        message,
+                    );
+                    continue;
+                }
+                if !used.contains(key) {
+                    used.push(key.clone());
+                }
+            }
+            if !ok {
+                continue;
+            }
+            // An open subscription of the app to the plan: left as it is.
+            let app_id = self.current_org_id(&s.app.org).and_then(|oid| {
+                c.apps
+                    .iter()
+                    .find(|a| a.org_id == oid && a.slug == s.app.slug)
+                    .map(|a| a.id)
+            });
+            let plan_id = self.current_plan(&s.plan).map(|p| p.id);
+            let open = app_id.zip(plan_id).is_some_and(|(app, plan)| {
+                c.subscriptions.iter().any(|(x, _)| {
+                    x.app_id == app && x.plan_id == plan && x.state != SubscriptionState::Cancelled
+                })
+            });
+            if open {
+                continue;
+            }
+            used.sort_by(|a, b| a.key_id.cmp(&b.key_id));
+            steps.push(Step::ImportSubscription {
+                app: s.app.clone(),
+                plan: s.plan.clone(),
+                state: s.state,
+                acceptances: s.acceptances.clone(),
+                verification_keys: used,
+            });
         }
     }
 }

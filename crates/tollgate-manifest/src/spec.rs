@@ -1,12 +1,15 @@
-//! The manifest's shape: what a file may say about orgs, APIs, term sheets, plans and
-//! apps. The doc comments here are the user documentation of each field.
+//! The manifest's shape: what a file may say about orgs, APIs, term sheets, plans,
+//! apps, subscriptions and the keys that signed their acceptances. The doc comments here are the user documentation of each field.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use tollgate_core::model::{ApiStatus, OrgKind, PlanStatus, Visibility};
+pub use tollgate_core::model::VerificationKey;
+use tollgate_core::model::{
+    Acceptance, ApiStatus, OrgKind, PlanStatus, SubscriptionState, Visibility,
+};
 
-/// One manifest file: any of the five lists, all optional.
+/// One manifest file: any of the seven lists, all optional.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ManifestFile {
@@ -20,6 +23,12 @@ pub struct ManifestFile {
     pub plans: Vec<PlanSpec>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub apps: Vec<AppSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subscriptions: Vec<SubscriptionSpec>,
+    /// The public parts of the keys that signed the subscriptions' acceptance records
+    /// (`key_id`, and `public_key`: the raw 32-byte Ed25519 key, base64).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verification_keys: Vec<VerificationKey>,
 }
 
 /// An organization, identified by its slug across the whole marketplace.
@@ -304,5 +313,41 @@ fn ser_timestamp<S: Serializer>(t: &Option<OffsetDateTime>, s: S) -> Result<S::O
     match t {
         Some(t) => s.serialize_str(&t.format(&Rfc3339).map_err(serde::ser::Error::custom)?),
         None => s.serialize_none(),
+    }
+}
+
+/// An app's subscription to a plan, identified by `(app, plan)`, carried over with the
+/// signed acceptance records it was made with. Applying imports it when the app has no
+/// open (non-cancelled) subscription to the plan; an existing one is left as it is —
+/// its state included, since subscription states are decided by people (approval,
+/// suspension), not by manifests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionSpec {
+    /// The subscribing app: `{org, slug}` of an app of a consumer org.
+    pub app: SlugRef,
+    /// The plan: `{org, slug}` of a plan of a provider org.
+    pub plan: SlugRef,
+    /// `active`, `pending` or `suspended` (cancelled subscriptions are not carried over).
+    pub state: SubscriptionState,
+    /// The signed acceptance records, oldest first, exactly as `tollgate export` wrote
+    /// them: `record`, `key_id` and `signature` (base64 Ed25519 over the RFC 8785 JSON of
+    /// `record`). Required when the plan offers terms. They are verified before anything
+    /// is sent and imported as they are: never re-signed, never changed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acceptances: Vec<Acceptance>,
+}
+
+/// An object named by its org's slug and its own slug.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlugRef {
+    pub org: String,
+    pub slug: String,
+}
+
+impl std::fmt::Display for SlugRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.org, self.slug)
     }
 }

@@ -6,7 +6,9 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use std::path::PathBuf;
-use tollgate_core::model::{Api, App, Org, Plan, TermSheet};
+use tollgate_core::model::{
+    Acceptance, Api, App, Org, Plan, PublishedKey, Subscription, TermSheet, VerificationKey,
+};
 use tollgate_manifest::{Catalog, Ids, Step};
 
 /// How to reach the admin API.
@@ -185,8 +187,10 @@ pub async fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
 }
 
 /// Reads the catalog the caller can manage: its orgs and their APIs (with OpenAPI
-/// documents), term sheets (drafts and published), plans and apps. Catalog entries of
-/// other orgs (such as their published term sheets) are not part of it.
+/// documents), term sheets (drafts and published), plans, apps, the subscriptions of
+/// those apps (each with its signed acceptance records) and the public keys that verify
+/// acceptance records here. Catalog entries of other orgs (such as their published term
+/// sheets) are not part of it.
 async fn fetch_catalog(c: &AdminClient) -> anyhow::Result<Catalog> {
     let orgs: Vec<Org> = parse(c.list_all("/v1/orgs").await?)?;
     let mine: std::collections::HashSet<_> = orgs.iter().map(|o| o.id).collect();
@@ -215,6 +219,23 @@ async fn fetch_catalog(c: &AdminClient) -> anyhow::Result<Catalog> {
     let plans: Vec<Plan> = parse(c.list_all("/v1/plans").await?)?;
     let apps: Vec<App> = parse(c.list_all("/v1/apps").await?)?;
     let terms: Vec<TermSheet> = parse(c.list_all("/v1/terms").await?)?;
+    let all_subscriptions: Vec<Subscription> = parse(c.list_all("/v1/subscriptions").await?)?;
+    let mut subscriptions = Vec::new();
+    for sub in all_subscriptions
+        .into_iter()
+        .filter(|s| mine.contains(&s.consumer_org_id))
+    {
+        let acceptances: Vec<Acceptance> = serde_json::from_value(
+            c.get(&format!("/v1/subscriptions/{}/acceptances", sub.id))
+                .await?,
+        )
+        .context("the admin API returned acceptances this client does not understand (version mismatch?)")?;
+        subscriptions.push((sub, acceptances));
+    }
+    let keys: Vec<PublishedKey> = serde_json::from_value(c.get("/v1/verification-keys").await?)
+        .context(
+            "the admin API returned keys this client does not understand (version mismatch?)",
+        )?;
     Ok(Catalog {
         orgs,
         apis: with_docs,
@@ -229,6 +250,14 @@ async fn fetch_catalog(c: &AdminClient) -> anyhow::Result<Catalog> {
         terms: terms
             .into_iter()
             .filter(|t| mine.contains(&t.org_id))
+            .collect(),
+        subscriptions,
+        verification_keys: keys
+            .into_iter()
+            .map(|k| VerificationKey {
+                key_id: k.key_id,
+                public_key: k.public_key,
+            })
             .collect(),
     })
 }
@@ -364,12 +393,14 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
     match &args.output {
         Some(p) => {
             std::fs::write(p, &text).with_context(|| format!("cannot write {}", p.display()))?;
+            let m = tollgate_manifest::to_manifest(&catalog);
             eprintln!(
-                "exported {} orgs, {} APIs, {} plans, {} apps to {}",
-                catalog.orgs.len(),
-                catalog.apis.len(),
-                catalog.plans.len(),
-                catalog.apps.len(),
+                "exported {} orgs, {} APIs, {} plans, {} apps, {} subscriptions to {}",
+                m.orgs.len(),
+                m.apis.len(),
+                m.plans.len(),
+                m.apps.len(),
+                m.subscriptions.len(),
                 p.display()
             );
         }

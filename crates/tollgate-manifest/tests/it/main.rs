@@ -6,6 +6,7 @@ mod errors;
 mod export;
 mod parse;
 mod sim;
+mod subscriptions;
 mod terms;
 
 use std::path::PathBuf;

@@ -2,12 +2,84 @@
 //! server does, so tests can apply a plan and plan again. Bodies go through the core
 //! request types (all `deny_unknown_fields`), so a wrong body shape fails here.
 
+use base64::Engine as _;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tollgate_core::hash::canonical_sha256;
 use tollgate_core::model::*;
-use tollgate_core::{ApiId, AppId, OrgId, PlanId, TermsId};
+use tollgate_core::{ApiId, AppId, OrgId, PlanId, SubscriptionId, TermsId};
 use tollgate_manifest::{Catalog, Ids, Step};
+
+fn b64(s: &str) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .unwrap_or_else(|e| panic!("bad base64 {s:?}: {e}"))
+}
+
+/// The import endpoint's contract: every signature verifies (with the keys sent or
+/// those the marketplace knows), every accepted hash is a sheet of the plan's org, no
+/// open subscription of the app to the plan; records are stored as they are.
+fn import_subscription(cat: &mut Catalog, r: ImportSubscription) -> Subscription {
+    assert_ne!(r.state, SubscriptionState::Cancelled, "422 /state");
+    let app = cat.apps.iter().find(|a| a.id == r.app_id).expect("404 app");
+    let plan = cat
+        .plans
+        .iter()
+        .find(|p| p.id == r.plan_id)
+        .expect("404 plan");
+    for (i, a) in r.acceptances.iter().enumerate() {
+        let key = r
+            .verification_keys
+            .iter()
+            .chain(&cat.verification_keys)
+            .find(|k| k.key_id == a.key_id)
+            .unwrap_or_else(|| panic!("422 /acceptances/{i}/key_id: unknown key"));
+        tollgate_keyring::verify_ed25519(
+            &b64(&key.public_key),
+            &a.record.signing_bytes(),
+            &b64(&a.signature),
+        )
+        .unwrap_or_else(|_| panic!("422 /acceptances/{i}/signature"));
+        assert!(
+            cat.terms
+                .iter()
+                .any(|t| t.org_id == plan.org_id && t.sha256 == a.record.terms_sha256),
+            "422 /acceptances/{i}: not a sheet of the plan's org"
+        );
+    }
+    if plan.terms_id.is_some() {
+        assert!(
+            !r.acceptances.is_empty(),
+            "422 /acceptances: the plan has terms"
+        );
+    }
+    assert!(
+        !cat.subscriptions.iter().any(|(s, _)| s.app_id == r.app_id
+            && s.plan_id == r.plan_id
+            && s.state != SubscriptionState::Cancelled),
+        "409: an open subscription exists"
+    );
+    let sub = Subscription {
+        id: SubscriptionId::new(),
+        app_id: app.id,
+        consumer_org_id: app.org_id,
+        plan_id: plan.id,
+        provider_org_id: plan.org_id,
+        state: r.state,
+        terms_sha256: r.acceptances.last().map(|a| a.record.terms_sha256.clone()),
+        history: Vec::new(),
+        created_at: T0,
+        updated_at: T0,
+        revision: 1,
+    };
+    for k in r.verification_keys {
+        if !cat.verification_keys.iter().any(|x| x.key_id == k.key_id) {
+            cat.verification_keys.push(k);
+        }
+    }
+    cat.subscriptions.push((sub.clone(), r.acceptances));
+    sub
+}
 
 const T0: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
 
@@ -200,6 +272,11 @@ pub fn apply(cat: &mut Catalog, steps: &[Step]) {
                 assert_eq!(t.status, TermsStatus::Draft, "publish a draft only");
                 t.status = TermsStatus::Published;
                 t.published_at = Some(T0);
+                None
+            }
+            ("POST", "/v1/subscriptions/import") => {
+                let sub = import_subscription(cat, parse(body));
+                response = Some(serde_json::to_value(&sub).unwrap());
                 None
             }
             ("PATCH", p) if p.starts_with("/v1/orgs/") => {

@@ -568,6 +568,14 @@ fn apply_is_idempotent_and_export_round_trips() {
     );
     assert_eq!(text.matches("  publish: true\n").count(), 2, "{text}");
     assert!(!text.contains("publish: false"), "{text}");
+    // The demo's subscription travels with its signed acceptance record and the public
+    // key that verifies it.
+    assert!(
+        text.contains("\nsubscriptions:\n- app:\n    org: globex\n    slug: dashboard\n  plan:\n    org: acme-weather\n    slug: free\n  state: active\n  acceptances:\n  - record:\n      type: tollgate.acceptance.v1\n")
+            && text.matches("    signature: ").count() == 1
+            && text.contains("\nverification_keys:\n- key_id: "),
+        "{text}"
+    );
     // Applying what is already there changes nothing.
     let (code, out, err) = tollgate(
         dir.path(),
@@ -604,6 +612,7 @@ fn apply_is_idempotent_and_export_round_trips() {
         "publish terms acme-weather/weather-pro 1.0.0",
         "set terms of plan acme-weather/free to weather-free 1.0.0",
         "set terms of plan acme-weather/pro to weather-pro 1.0.0",
+        "import subscription of app globex/dashboard to plan acme-weather/free (active, 1 signed acceptance)",
     ] {
         assert!(out.contains(step), "{step}: {out}");
     }
@@ -670,6 +679,43 @@ fn apply_is_idempotent_and_export_round_trips() {
         assert!(p["terms_id"].is_string(), "plan without terms in B: {p}");
         assert_eq!(p["status"], "published");
     }
+    // B has the subscription with A's signed record — same id, same signature — not a
+    // new acceptance signed by B.
+    let subscription = |url: &str, token: &str| {
+        let (status, page) = http(
+            "GET",
+            &format!("{url}/v1/subscriptions"),
+            Some(token.trim()),
+            None,
+        );
+        assert_eq!(status, 200, "{page}");
+        let items = page["items"].as_array().unwrap().clone();
+        assert_eq!(items.len(), 1, "{page}");
+        let sub = items[0].clone();
+        let (status, acceptances) = http(
+            "GET",
+            &format!(
+                "{url}/v1/subscriptions/{}/acceptances",
+                sub["id"].as_str().unwrap()
+            ),
+            Some(token.trim()),
+            None,
+        );
+        assert_eq!(status, 200, "{acceptances}");
+        (sub, acceptances)
+    };
+    let (sub_a, acc_a) = subscription(&a_url, &token_a);
+    let (sub_b, acc_b) = subscription(&b_url, &token_b);
+    assert_eq!(acc_b.as_array().unwrap().len(), 1, "{acc_b}");
+    assert_eq!(acc_b, acc_a, "the signed record is imported as it is");
+    assert_eq!(sub_b["state"], "active");
+    assert_eq!(sub_b["terms_sha256"], sub_a["terms_sha256"]);
+    assert_ne!(sub_b["id"], sub_a["id"]);
+    let signature = acc_a[0]["signature"].as_str().unwrap().to_owned();
+    assert!(
+        text.contains(&format!("    signature: {signature}\n")),
+        "{text}"
+    );
 
     // A change is one step; a broken manifest names file, line and field and changes nothing.
     std::fs::write(
@@ -688,6 +734,48 @@ fn apply_is_idempotent_and_export_round_trips() {
     );
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("1 change"), "{out}");
+    // A tampered signature is refused before anything is sent, naming the field: the
+    // app's new name (a valid change in the same file) is not applied either.
+    let flipped = match signature.as_bytes()[0] {
+        b'A' => format!("B{}", &signature[1..]),
+        _ => format!("A{}", &signature[1..]),
+    };
+    let tampered = text
+        .replace("name: Globex Dashboard", "name: Globex Dashboard 2")
+        .replace(&signature, &flipped);
+    std::fs::write(&exported, &tampered).unwrap();
+    let (code, _, err) = tollgate(
+        dir.path(),
+        &[
+            &["apply", "-f", exported.to_str().unwrap()][..],
+            &conn_b[..],
+        ]
+        .concat(),
+        &[],
+    );
+    assert_ne!(code, 0);
+    let sig_line = tampered
+        .lines()
+        .position(|l| l.contains("signature: "))
+        .unwrap()
+        + 1;
+    assert!(
+        err.contains(&format!("catalog.yaml:{sig_line}"))
+            && err.contains("subscriptions[0].acceptances[0].signature")
+            && err.contains("does not verify"),
+        "{err}"
+    );
+    let (_, apps) = http(
+        "GET",
+        &format!("{b_url}/v1/apps"),
+        Some(token_b.trim()),
+        None,
+    );
+    assert_eq!(
+        apps["items"][0]["name"], "Globex Dashboard",
+        "nothing applied: {apps}"
+    );
+    assert_eq!(subscription(&b_url, &token_b).1, acc_a);
     let bad = dir.path().join("bad.yaml");
     std::fs::write(&bad, "orgs:\n  - slug: ok-org\n    name: OK\n    kind: provider\n  - slug: Bad Slug\n    name: x\n    kind: provider\n").unwrap();
     let (code, _, err) = tollgate(
