@@ -504,35 +504,34 @@ async fn delete_app(
     let before = visible_app(&mut tx, &caller, &app_id).await?;
     caller.require(before.org_id, Action::ManageApps, "app")?;
     if_match.check(before.revision)?;
+    // Subscriptions (even cancelled ones) and their signed acceptances refer to the app:
+    // their history must be kept, so such an app is renamed, not deleted.
     if tx.open_subscription_count(before.id).await? > 0 {
         return Err(ApiError::new(
             ErrorCode::Conflict,
             "the app still has subscriptions that are not cancelled",
         ));
     }
-    if tx
-        .list_subscriptions(
-            &Scope::All,
-            &SubscriptionFilter {
-                app_id: Some(before.id),
-                ..Default::default()
-            },
-            &tollgate_store::PageParams {
-                after: None,
-                limit: 1,
-            },
-        )
+    let any = SubscriptionFilter {
+        app_id: Some(before.id),
+        ..Default::default()
+    };
+    let first = tollgate_store::PageParams {
+        after: None,
+        limit: 1,
+    };
+    if !tx
+        .list_subscriptions(&Scope::All, &any, &first)
         .await?
         .items
         .is_empty()
     {
-        tx.delete_app(before.id).await?;
-    } else {
         return Err(ApiError::new(
             ErrorCode::Conflict,
             "the app has a subscription history that must be kept; rename it instead",
         ));
     }
+    tx.delete_app(before.id).await?;
     audit(
         &st,
         &mut tx,

@@ -714,3 +714,62 @@ async fn responses_match_the_openapi_document() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn apps_with_subscription_history_are_kept() {
+    on_each_backend(|app| async move {
+        let t = tenant(&app, "keep").await;
+        let spare = id(&app
+            .create(
+                "/v1/apps",
+                &t.developer,
+                json!({"org_id": t.org, "slug": "spare", "name": "Spare"}),
+            )
+            .await);
+        let r = app
+            .call(
+                Method::DELETE,
+                &format!("/v1/apps/{spare}"),
+                Some(&t.developer),
+                None,
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        assert_eq!(
+            app.get(&format!("/v1/apps/{spare}"), &t.developer)
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
+        // The fixture app has an active subscription; cancelled or not, its history stays.
+        let r = app
+            .call(
+                Method::DELETE,
+                &format!("/v1/apps/{}", t.app),
+                Some(&t.developer),
+                None,
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CONFLICT);
+        app.create(
+            &format!("/v1/subscriptions/{}/transitions", t.subscription),
+            &t.developer,
+            json!({"to": "cancelled", "reason": "done"}),
+        )
+        .await;
+        let r = app
+            .call(
+                Method::DELETE,
+                &format!("/v1/apps/{}", t.app),
+                Some(&t.developer),
+                None,
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CONFLICT);
+        assert!(r.body["detail"].as_str().unwrap().contains("history"));
+    })
+    .await;
+}
