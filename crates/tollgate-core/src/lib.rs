@@ -2,6 +2,7 @@
 //! what they permit, the table of problem codes shared by every HTTP surface, and the
 //! `Clock` through which time enters. This crate does no IO and reads no clock.
 
+pub mod apikey;
 pub mod clock;
 pub mod hash;
 pub mod ids;
