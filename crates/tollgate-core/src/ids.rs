@@ -70,6 +70,8 @@ id_type! {
     TermsId,
     /// A signed acceptance of a term sheet by a subscriber.
     AcceptanceId,
+    /// A consumer API key (the secret is never stored).
+    ApiKeyId,
     /// A notice to a subscriber that a plan offers a new term sheet version.
     NoticeId,
 }

@@ -705,6 +705,132 @@ impl UpdateApp {
     }
 }
 
+// ---------------------------------------------------------------- API keys
+
+/// A consumer API key's metadata; the secret is shown once, at creation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ApiKeyInfo {
+    pub id: ApiKeyId,
+    pub app_id: AppId,
+    pub org_id: OrgId,
+    /// Live keys reach live subscriptions only; test keys test subscriptions only.
+    pub mode: crate::apikey::KeyMode,
+    pub name: String,
+    /// The first characters of the key, to tell keys apart.
+    pub prefix: String,
+    /// Scopes the key carries (term sheets say which operations need which scopes).
+    pub scopes: Vec<String>,
+    /// `api_slug/operationId` the key is limited to; absent means every operation the
+    /// app's subscriptions grant.
+    pub operations: Option<Vec<String>>,
+    /// Client addresses allowed to use the key (CIDR); empty means any.
+    pub ip_allowlist: Vec<String>,
+    pub created_by: UserId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+    pub revision: i64,
+}
+
+/// Body of `POST /v1/apps/{app_id}/keys`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKey {
+    pub name: String,
+    pub mode: crate::apikey::KeyMode,
+    /// Lifetime in days, 1–365. Every key expires.
+    pub expires_in_days: u32,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub operations: Option<Vec<String>>,
+    #[serde(default)]
+    pub ip_allowlist: Vec<String>,
+}
+
+/// The longest lifetime of an API key, in days.
+pub const MAX_KEY_DAYS: u32 = 365;
+
+impl CreateApiKey {
+    /// Every invalid field at once.
+    pub fn validate(&self) -> FieldErrors {
+        let mut e = FieldErrors::new();
+        check_name(&mut e, "/name", &self.name, 100);
+        if !(1..=MAX_KEY_DAYS).contains(&self.expires_in_days) {
+            e.push(
+                "/expires_in_days",
+                format!("must be between 1 and {MAX_KEY_DAYS}"),
+            );
+        }
+        for (i, s) in self.scopes.iter().enumerate() {
+            if s.is_empty() || s.len() > 100 || !s.bytes().all(|b| b.is_ascii_graphic()) {
+                e.push(
+                    format!("/scopes/{i}"),
+                    "must be 1-100 printable characters without spaces",
+                );
+            }
+        }
+        if let Some(ops) = &self.operations {
+            if ops.is_empty() {
+                e.push(
+                    "/operations",
+                    "must not be empty; leave it out to allow every granted operation",
+                );
+            }
+            for (i, o) in ops.iter().enumerate() {
+                if !matches!(o.split_once('/'), Some((a, op)) if !a.is_empty() && !op.is_empty()) {
+                    e.push(format!("/operations/{i}"), "must be api_slug/operationId");
+                }
+            }
+        }
+        if self.ip_allowlist.len() > 64 {
+            e.push("/ip_allowlist", "must list at most 64 networks");
+        }
+        for (i, c) in self.ip_allowlist.iter().enumerate() {
+            if !valid_cidr(c) {
+                e.push(
+                    format!("/ip_allowlist/{i}"),
+                    "must be an IPv4 or IPv6 network in CIDR notation, e.g. 203.0.113.0/24",
+                );
+            }
+        }
+        e
+    }
+}
+
+/// Whether `s` is `address/prefix-length` (or a bare address).
+pub fn valid_cidr(s: &str) -> bool {
+    let (addr, len) = s.split_once('/').map_or((s, None), |(a, l)| (a, Some(l)));
+    match addr.parse::<std::net::IpAddr>() {
+        Ok(ip) => {
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            len.is_none_or(|l| l.parse::<u8>().is_ok_and(|n| n <= max))
+        }
+        Err(_) => false,
+    }
+}
+
+/// A newly created key: its metadata and the secret, which is never shown again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreatedApiKey {
+    #[serde(flatten)]
+    pub key: ApiKeyInfo,
+    pub secret: String,
+}
+
+/// Body of `POST /v1/apps/{app_id}/keys/{key_id}/rotate`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateApiKey {
+    /// Seconds the old key keeps working (default 24 h; 0 revokes it at once).
+    pub overlap_seconds: Option<u64>,
+    /// Lifetime of the new key in days (default: the old key's lifetime).
+    pub expires_in_days: Option<u32>,
+}
+
 // ---------------------------------------------------------------- subscriptions
 
 /// A subscription's state.

@@ -81,6 +81,7 @@ pub fn admin_router(state: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) 
         .merge(routes::apis::router())
         .merge(routes::catalog::router())
         .merge(routes::terms::router())
+        .merge(routes::credentials::router())
         .merge(routes::audit::router())
         .merge(routes::meta::router())
         .split_for_parts();

@@ -465,6 +465,47 @@ impl NoticeRow {
     }
 }
 
+#[derive(FromRow)]
+struct ApiKeyRow {
+    id: String,
+    app_id: String,
+    org_id: String,
+    mode: String,
+    name: String,
+    prefix: String,
+    scopes: Json<Vec<String>>,
+    operations: Option<Json<Vec<String>>>,
+    ip_allowlist: Json<Vec<String>>,
+    created_by: String,
+    created_at: OffsetDateTime,
+    expires_at: OffsetDateTime,
+    revoked_at: Option<OffsetDateTime>,
+    revision: i64,
+}
+
+const KEY_COLS: &str = "id, app_id, org_id, mode, name, prefix, scopes, operations, ip_allowlist, created_by, created_at, expires_at, revoked_at, revision";
+
+impl ApiKeyRow {
+    fn into_key(self) -> Result<ApiKeyInfo> {
+        Ok(ApiKeyInfo {
+            id: parse_id(&self.id)?,
+            app_id: parse_id(&self.app_id)?,
+            org_id: parse_id(&self.org_id)?,
+            mode: parse_enum(&self.mode)?,
+            name: self.name,
+            prefix: self.prefix,
+            scopes: self.scopes.0,
+            operations: self.operations.map(|j| j.0),
+            ip_allowlist: self.ip_allowlist.0,
+            created_by: parse_id(&self.created_by)?,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            revoked_at: self.revoked_at,
+            revision: self.revision,
+        })
+    }
+}
+
 /// A stored idempotent response.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct IdempotencyRecord {
@@ -1707,6 +1748,108 @@ impl Tx {
         )
         .bind(id.to_string())
         .bind(at)
+        .bind(expected_revision)
+        .execute(c)
+        .await?
+        .rows_affected()
+        });
+        if n == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Stale)
+        }
+    }
+
+    // ---------------------------------------------------------------- API keys
+
+    pub async fn insert_api_key(&mut self, k: &ApiKeyInfo, secret_hash: &str) -> Result<()> {
+        on_tx!(self, |c| {
+            sqlx::query(
+            "INSERT INTO api_keys (id, app_id, org_id, mode, name, prefix, secret_hash, scopes, operations, ip_allowlist,
+                                   created_by, created_at, expires_at, revoked_at, revision)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+        )
+        .bind(k.id.to_string())
+        .bind(k.app_id.to_string())
+        .bind(k.org_id.to_string())
+        .bind(enum_str(&k.mode))
+        .bind(&k.name)
+        .bind(&k.prefix)
+        .bind(secret_hash)
+        .bind(Json(&k.scopes))
+        .bind(k.operations.as_ref().map(Json))
+        .bind(Json(&k.ip_allowlist))
+        .bind(k.created_by.to_string())
+        .bind(k.created_at)
+        .bind(k.expires_at)
+        .bind(k.revoked_at)
+        .bind(k.revision)
+        .execute(c)
+        .await?
+        .rows_affected()
+        });
+        Ok(())
+    }
+
+    pub async fn get_api_key(&mut self, id: ApiKeyId) -> Result<Option<ApiKeyInfo>> {
+        let sql = format!("SELECT {KEY_COLS} FROM api_keys WHERE id = $1");
+        let r: Option<ApiKeyRow> = on_tx!(self, |c| sqlx::query_as(AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .fetch_optional(c)
+            .await?);
+        r.map(ApiKeyRow::into_key).transpose()
+    }
+
+    /// The key whose keyed secret hash is `secret_hash`.
+    pub async fn find_api_key(&mut self, secret_hash: &str) -> Result<Option<ApiKeyInfo>> {
+        let sql = format!("SELECT {KEY_COLS} FROM api_keys WHERE secret_hash = $1");
+        let r: Option<ApiKeyRow> = on_tx!(self, |c| sqlx::query_as(AssertSqlSafe(sql))
+            .bind(secret_hash)
+            .fetch_optional(c)
+            .await?);
+        r.map(ApiKeyRow::into_key).transpose()
+    }
+
+    /// Every key of an app, oldest first.
+    pub async fn list_api_keys(&mut self, app: AppId) -> Result<Vec<ApiKeyInfo>> {
+        let sql = format!("SELECT {KEY_COLS} FROM api_keys WHERE app_id = $1 ORDER BY id");
+        let rows: Vec<ApiKeyRow> = on_tx!(self, |c| sqlx::query_as(AssertSqlSafe(sql))
+            .bind(app.to_string())
+            .fetch_all(c)
+            .await?);
+        rows.into_iter().map(ApiKeyRow::into_key).collect()
+    }
+
+    /// Every key with its keyed hash, for the gateway's credential index.
+    pub async fn all_api_keys(&mut self) -> Result<Vec<(ApiKeyInfo, String)>> {
+        let sql = format!("SELECT {KEY_COLS}, secret_hash FROM api_keys ORDER BY id");
+        let rows: Vec<(ApiKeyRow, String)> = on_tx!(self, |c| {
+            use sqlx::Row;
+            let raw = sqlx::query(AssertSqlSafe(sql)).fetch_all(c).await?;
+            let mut out = Vec::with_capacity(raw.len());
+            for r in &raw {
+                out.push((
+                    ApiKeyRow::from_row(r)?,
+                    r.try_get::<String, _>("secret_hash")?,
+                ));
+            }
+            out
+        });
+        rows.into_iter()
+            .map(|(r, h)| Ok((r.into_key()?, h)))
+            .collect()
+    }
+
+    /// Sets a key's expiry and revocation (rotation and revocation).
+    pub async fn update_api_key(&mut self, k: &ApiKeyInfo, expected_revision: i64) -> Result<()> {
+        let n = on_tx!(self, |c| {
+            sqlx::query(
+            "UPDATE api_keys SET expires_at = $2, revoked_at = $3, revision = $4 WHERE id = $1 AND revision = $5"
+        )
+        .bind(k.id.to_string())
+        .bind(k.expires_at)
+        .bind(k.revoked_at)
+        .bind(k.revision)
         .bind(expected_revision)
         .execute(c)
         .await?

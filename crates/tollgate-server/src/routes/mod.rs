@@ -4,6 +4,7 @@
 pub mod apis;
 pub mod audit;
 pub mod catalog;
+pub mod credentials;
 pub mod meta;
 pub mod tenancy;
 pub mod terms;

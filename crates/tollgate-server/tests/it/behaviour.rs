@@ -773,3 +773,53 @@ async fn apps_with_subscription_history_are_kept() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn api_keys_are_shown_once_expire_and_rotate_without_downtime() {
+    on_each_backend(|app| async move {
+        let t = tenant(&app, "keys").await;
+        let base = format!("/v1/apps/{}/keys", t.app);
+        // The fixture made one live key; a second is allowed, a third is not.
+        let k2 = app.create(&base, &t.developer, json!({"name": "second", "mode": "live", "expires_in_days": 90, "scopes": ["pets:read"], "ip_allowlist": ["203.0.113.0/24", "2001:db8::/32"]})).await;
+        let secret = k2["secret"].as_str().unwrap();
+        assert!(secret.starts_with("tg_live_") && secret.len() == 36, "{secret}");
+        tollgate_core::apikey::parse(secret).expect("checksummed");
+        assert_eq!(k2["prefix"].as_str().unwrap(), &secret[..12]);
+        let r = app.post(&base, &t.developer, json!({"name": "third", "mode": "live", "expires_in_days": 90})).await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+        // Test keys are counted apart.
+        assert_eq!(app.post(&base, &t.developer, json!({"name": "sandbox", "mode": "test", "expires_in_days": 7})).await.status, StatusCode::CREATED);
+        // Listing never shows a secret.
+        let list = app.get(&base, &t.auditor).await.body;
+        assert_eq!(list.as_array().unwrap().len(), 3);
+        assert!(!list.to_string().contains(secret));
+        // Bad input names every field.
+        let r = app.post(&base, &t.developer, json!({"name": "", "mode": "live", "expires_in_days": 0, "ip_allowlist": ["10.0.0.0/33"], "operations": []})).await;
+        let pointers: Vec<&str> = r.body["errors"].as_array().unwrap().iter().map(|e| e["pointer"].as_str().unwrap()).collect();
+        assert_eq!(pointers, ["/name", "/expires_in_days", "/operations", "/ip_allowlist/0"]);
+        // Roles: billing reads but cannot make keys.
+        assert_eq!(app.post(&base, &t.billing, json!({"name": "b", "mode": "test", "expires_in_days": 1})).await.status, StatusCode::FORBIDDEN);
+        // With two usable keys a rotation would make three: refused until one goes.
+        let k2_id = k2["id"].as_str().unwrap();
+        let r = app.post(&format!("{base}/{k2_id}/rotate"), &t.developer, json!({})).await;
+        assert_eq!(r.status, StatusCode::CONFLICT);
+        assert_eq!(app.post(&format!("{base}/{}/revoke", t.api_key), &t.developer, json!(null)).await.status, StatusCode::OK);
+        // Rotation with overlap: the old key keeps working until the overlap ends.
+        let rotated = app.create(&format!("{base}/{k2_id}/rotate"), &t.developer, json!({"overlap_seconds": 3600})).await;
+        assert_ne!(rotated["secret"], k2["secret"]);
+        assert_eq!(rotated["scopes"], json!(["pets:read"]), "settings carry over");
+        let old = app.get(&base, &t.developer).await.body.as_array().unwrap().iter().find(|k| k["id"] == k2_id).unwrap().clone();
+        assert!(old["revoked_at"].is_null());
+        let expires: time::OffsetDateTime = time::OffsetDateTime::parse(old["expires_at"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap();
+        assert!(expires <= tollgate_core::Clock::now(app.clock.as_ref()) + time::Duration::hours(1));
+        // Revocation is immediate and audited.
+        let revoked = app.post(&format!("{base}/{}/revoke", rotated["id"].as_str().unwrap()), &t.developer, json!(null)).await;
+        assert_eq!(revoked.status, StatusCode::OK);
+        assert!(revoked.body["revoked_at"].is_string());
+        let audit = app.get("/v1/audit?limit=500", OPERATOR_TOKEN).await.body.to_string();
+        for a in ["api_key.create", "api_key.rotate", "api_key.rotate_out", "api_key.revoke"] {
+            assert!(audit.contains(a), "{a}");
+        }
+    })
+    .await;
+}

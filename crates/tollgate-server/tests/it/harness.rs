@@ -174,6 +174,8 @@ pub struct Tenant {
     pub subscription: String,
     /// A draft term sheet (private to the org).
     pub draft_terms: String,
+    /// A live API key of `app`.
+    pub api_key: String,
 }
 
 pub async fn tenant(app: &App, slug: &str) -> Tenant {
@@ -244,7 +246,15 @@ pub async fn tenant(app: &App, slug: &str) -> Tenant {
             json!({"org_id": org_id, "document": crate::terms::sheet("0.1.0", 100)}),
         )
         .await);
+    let api_key = id(&app
+        .create(
+            &format!("/v1/apps/{app_id}/keys"),
+            &dev,
+            json!({"name": "ci", "mode": "live", "expires_in_days": 30}),
+        )
+        .await);
     Tenant {
+        api_key,
         draft_terms,
         org: org_id,
         owner,

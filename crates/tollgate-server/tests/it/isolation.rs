@@ -18,6 +18,7 @@ fn param(a: &Tenant, name: &str) -> Option<String> {
         "token_id" => a.owner_token_id.clone(),
         "terms_id" => a.draft_terms.clone(),
         "acceptance_id" => "00000000-0000-7000-8000-000000000000".to_owned(),
+        "key_id" => a.api_key.clone(),
         "purpose" => "token_signing".to_owned(),
         _ => return None,
     })
@@ -29,6 +30,11 @@ fn body(method: &Method, path: &str, a: &Tenant) -> Option<Value> {
     Some(match (method.as_str(), path) {
         ("GET" | "DELETE", _) => return None,
         ("POST", "/v1/terms/{terms_id}/publish") => return None,
+        ("POST", "/v1/apps/{app_id}/keys/{key_id}/revoke") => return None,
+        ("POST", "/v1/apps/{app_id}/keys") => {
+            json!({"name": "x", "mode": "live", "expires_in_days": 30})
+        }
+        ("POST", "/v1/apps/{app_id}/keys/{key_id}/rotate") => json!({}),
         ("PATCH", "/v1/orgs/{org_id}") => json!({"name": "pwned"}),
         ("PATCH", "/v1/users/{user_id}") => json!({"marketplace_role": "operator"}),
         ("POST", "/v1/orgs/{org_id}/members") => {
