@@ -216,10 +216,12 @@ fn quota_is_exact_across_a_period_boundary_under_concurrency() {
         }
     });
     let total = old.load(Ordering::Relaxed) + new.load(Ordering::Relaxed);
-    // Calls of the old day that lost the race count against the new day: the new day's
-    // count is full, and the old day never exceeded its limit.
-    assert!(old.load(Ordering::Relaxed) <= 300);
-    assert!(total <= 600);
+    // A call stamped before midnight that reaches the counter after it rolled over is
+    // charged to the new day (so `old` counts calls by stamp, not by the day charged, and
+    // may exceed 300 under some schedules). What must hold: no day is charged more than
+    // its limit — the two days together admit at most 600 — and the new day is full.
+    assert!(total <= 600, "{total}");
+    assert!(new.load(Ordering::Relaxed) <= 300);
     assert_eq!(counter.snapshot(), Some((after, 300)));
 }
 
