@@ -1,6 +1,8 @@
 //! Bench of `decide` on a realistic snapshot: 24 plan versions, 1 200 subscriptions of
 //! 1 000 applications as entity data, operator policies beside every slice. Criterion
-//! gives the mean; an HdrHistogram of single calls gives p50/p99/p99.9.
+//! gives the mean; an HdrHistogram of single calls gives p50/p99/p99.9. Cold: `decide`
+//! itself; warm: `decide_cached` under steady traffic of 1 000 distinct
+//! (application, operation) pairs.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -10,8 +12,8 @@ use hdrhistogram::Histogram;
 use jiff::Timestamp;
 use jiff::civil::{Weekday, date};
 use tollgate_policy::{
-    CompiledPlan, Directory, Grant, Hours, OperatorPolicies, PlanTerms, RequestFacts, SensitiveOp,
-    SubscriptionFacts, Window, compile, decide,
+    CompiledPlan, DecisionCache, Directory, Grant, Hours, OperatorPolicies, PlanTerms,
+    RequestFacts, SensitiveOp, SubscriptionFacts, Window, compile, decide, decide_cached,
 };
 
 const ZONES: [&str; 4] = ["Europe/Paris", "America/New_York", "Asia/Tokyo", "UTC"];
@@ -196,6 +198,15 @@ fn main() {
         plan.clauses().count()
     );
 
+    // Profiling hook: `DECIDE_LOOP=n` runs n cold calls and exits (e.g. under callgrind:
+    // instructions per call = (Ir(n) - Ir(0)) / n, independent of the machine's load).
+    if let Ok(n) = std::env::var("DECIDE_LOOP") {
+        let n: u32 = n.parse().unwrap();
+        for _ in 0..n {
+            black_box(decide(black_box(plan), &w.dir, black_box(&facts), now));
+        }
+        return;
+    }
     breakdown(&w, plan, &facts, now);
 
     let mut c = Criterion::default().configure_from_args();
@@ -222,11 +233,27 @@ fn main() {
         })
     });
     g.finish();
+
+    // Warm: steady traffic of 1 000 distinct (application, operation) pairs through a
+    // `DecisionCache`, all within one local minute, so after the first round every call
+    // is a hit.
+    let mix = Mix::new(&w);
+    let cache = DecisionCache::new(16_384);
+    let mut g = c.benchmark_group("decide_cached");
+    let mut i = 0usize;
+    g.bench_function("warm_mix", |b| {
+        b.iter(|| {
+            i = (i + 1) % mix.calls.len();
+            let (plan, facts) = mix.call(&w, i);
+            decide_cached(black_box(&cache), 1, plan, &w.dir, black_box(&facts), now)
+        })
+    });
+    g.finish();
     c.final_summary();
 
-    // Per-call latency histogram: 200 000 single calls after a warm-up, each timed on its
-    // own (Instant::now costs ~20–30 ns here, included in the figures).
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 10_000_000, 3).unwrap();
+    // Per-call latency histograms (Instant::now costs ~20–30 ns here, included).
+    // Cold: 200 000 single `decide` calls of the allowed request (no cache).
+    let mut hist = histogram();
     for _ in 0..20_000 {
         black_box(decide(plan, &w.dir, &facts, now));
     }
@@ -243,17 +270,118 @@ fn main() {
         black_box(d);
         hist.record(ns.max(1)).unwrap();
     }
-    let total = started.elapsed();
+    report("cold decide/allow", calls, started, &hist, None);
+
+    // Warm: the 1 000-pair mix in random order through a fresh cache, the clock running
+    // at 10 000 requests per second (600 000 per minute), starting 30 s before a minute
+    // boundary: each pair misses once per local minute, as in production.
+    let cache = DecisionCache::new(16_384);
+    let mut hist = histogram();
+    let calls = 1_200_000u32;
+    let start = now
+        .checked_sub(jiff::SignedDuration::from_secs(30))
+        .unwrap();
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    let started = Instant::now();
+    for n in 0..calls {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let (plan, facts) = mix.call(&w, (rng % mix.calls.len() as u64) as usize);
+        let t = start
+            .checked_add(jiff::SignedDuration::from_micros(i64::from(n) * 100))
+            .unwrap();
+        let t0 = Instant::now();
+        let d = decide_cached(&cache, 1, plan, &w.dir, &facts, t);
+        let ns = t0.elapsed().as_nanos() as u64;
+        black_box(d);
+        hist.record(ns.max(1)).unwrap();
+    }
+    report(
+        "warm decide_cached/mix",
+        calls,
+        started,
+        &hist,
+        Some(&cache),
+    );
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::<u64>::new_with_bounds(1, 10_000_000, 3).unwrap()
+}
+
+fn report(
+    name: &str,
+    calls: u32,
+    started: Instant,
+    hist: &Histogram<u64>,
+    cache: Option<&DecisionCache>,
+) {
     let us = |q: f64| hist.value_at_quantile(q) as f64 / 1_000.0;
+    let stats = cache
+        .map(|c| {
+            let s = c.stats();
+            format!(
+                ", cache hits {} misses {} ({:.3} % misses)",
+                s.hits,
+                s.misses,
+                100.0 * s.misses as f64 / (s.hits + s.misses) as f64
+            )
+        })
+        .unwrap_or_default();
     println!(
-        "histogram decide/allow ({calls} calls, {:.1} s): mean {:.2} µs, p50 {:.2} µs, p99 {:.2} µs, p99.9 {:.2} µs, max {:.2} µs",
-        total.as_secs_f64(),
+        "histogram {name} ({calls} calls, {:.1} s): mean {:.2} µs, p50 {:.2} µs, p99 {:.2} µs, p99.9 {:.2} µs, max {:.2} µs{stats}",
+        started.elapsed().as_secs_f64(),
         hist.mean() / 1_000.0,
         us(0.50),
         us(0.99),
         us(0.999),
         hist.max() as f64 / 1_000.0
     );
+}
+
+/// 1 000 distinct (application, operation) pairs: application `n` calls operation
+/// `n % 12` of its first subscription's plan (reads, writes and lookups over both APIs;
+/// some denied: inactive subscriptions, consent for `read2`, scopes for writes).
+struct Mix {
+    calls: Vec<(usize, Owned, String)>,
+}
+
+impl Mix {
+    fn new(w: &World) -> Self {
+        let calls = (0..APPS)
+            .map(|n| {
+                let p = (n * 7) % PLANS;
+                let (api_a, api_b) = (format!("api-{}", p % 8), format!("api-{}", (p + 3) % 8));
+                let k = n % 12;
+                let (api, op) = match k {
+                    0..6 => (api_a, format!("read{k}")),
+                    6..9 => (api_a, format!("write{}", k - 6)),
+                    _ => (api_b, format!("lookup{}", k - 9)),
+                };
+                assert!(w.plans[p].cedar_text().contains(&format!("Api::\"{api}\"")));
+                (
+                    p,
+                    Owned {
+                        app: format!("app-{n:04}"),
+                        api,
+                        scopes: strings(&["data:read"]),
+                        cats: strings(&["contact"]),
+                        consent: strings(&["contact", "location"]),
+                    },
+                    op,
+                )
+            })
+            .collect();
+        Self { calls }
+    }
+
+    fn call<'w>(&'w self, w: &'w World, i: usize) -> (&'w CompiledPlan, RequestFacts<'w>) {
+        let (p, owned, op) = &self.calls[i];
+        let mut facts = owned.facts();
+        facts.operation = op;
+        (&w.plans[*p], facts)
+    }
 }
 
 /// Mean cost of the parts of one decision, to see where the time goes.

@@ -167,10 +167,12 @@ pub fn decide(
         // and name the merged forbid.
         vec![format!("{}/deny", plan.key)]
     } else {
+        // The raw id (`PolicyId`'s `Display` escapes it character by character, which
+        // cost ~5 % of an allowed call), i.e. the policy's `@id` as written.
         response
             .diagnostics()
             .reason()
-            .map(ToString::to_string)
+            .map(|id| AsRef::<str>::as_ref(id).to_owned())
             .collect()
     };
     if reasons.is_empty() && !allow {

@@ -5,8 +5,10 @@
 //! The rules live in Cedar: [`decide`] only computes the request's context (local time in
 //! the plan's zone, the subscription the call runs under) and runs the stock
 //! [`cedar_policy::Authorizer`]. The crate is pure and synchronous: no IO, and `now` is
-//! always passed in.
+//! always passed in. [`decide_cached`] memoizes decisions in a bounded
+//! [`DecisionCache`] (exact keys: snapshot generation, plan, facts, local minute).
 
+mod cache;
 mod compile;
 mod decide;
 mod directory;
@@ -15,6 +17,7 @@ mod region;
 mod schema;
 mod terms;
 
+pub use cache::{CacheStats, DecisionCache, decide_cached};
 pub use compile::{CompiledPlan, OperatorPolicies, compile};
 pub use decide::{
     Decision, LocalTime, NOT_GRANTED, RequestFacts, cedar_request, decide, local_time,

@@ -64,6 +64,19 @@ fn slices_stay_small() {
 }
 
 #[test]
+fn a_large_grant_compiles() {
+    // The evaluated sets are rebuilt without source locations through Cedar's JSON form,
+    // which recurses once per `||` of a grant: three hundred operations must still compile
+    // (and decide) on an ordinary thread.
+    let mut terms = health_terms();
+    for i in 0..300 {
+        terms.grants[0].operations.push(format!("op{i}"));
+    }
+    let plan = compile(&terms, &operator()).unwrap();
+    assert_eq!(plan.policy_set().policies().count(), 8);
+}
+
+#[test]
 fn compiled_text_reparses_with_the_same_ids() {
     for terms in [weather_terms(), health_terms(), batch_terms()] {
         let plan = compile(&terms, &OperatorPolicies::none()).unwrap();

@@ -12,7 +12,8 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use serde_json::{Value, json};
 use tollgate_policy::{
-    CompiledPlan, Decision, Directory, NOT_GRANTED, PlanTerms, call_action, decide, schema,
+    CompiledPlan, Decision, Directory, NOT_GRANTED, PlanTerms, call_action, cedar_request, decide,
+    schema,
 };
 
 use crate::fixtures::{
@@ -107,7 +108,7 @@ fn subset(items: &'static [&'static str]) -> impl Strategy<Value = Vec<String>> 
         .prop_map(|v| v.into_iter().map(String::from).collect())
 }
 
-fn facts() -> impl Strategy<Value = Facts> {
+pub(crate) fn facts() -> impl Strategy<Value = Facts> {
     let calls: &'static [(&str, &str)] = &[
         ("weather", "getForecast"),
         ("weather", "getHistory"),
@@ -144,7 +145,7 @@ fn facts() -> impl Strategy<Value = Facts> {
 }
 
 /// Instants over 2026–2027 (both DST switches of both zones), to the second.
-fn instant() -> impl Strategy<Value = Timestamp> {
+pub(crate) fn instant() -> impl Strategy<Value = Timestamp> {
     let start = "2026-01-01T00:00:00Z"
         .parse::<Timestamp>()
         .unwrap()
@@ -168,6 +169,24 @@ proptest! {
         let verdict = Authorizer::new().is_authorized(&documented_request(&TERMS[which], &f, now), PLANS[which].verdict_set(), DIR.entities());
         prop_assert_eq!(verdict.decision() == CedarDecision::Allow, theirs.allow);
         prop_assert_eq!(ours, theirs);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+    /// `decide` builds its request without the schema (no per-request validation): the
+    /// requests it builds must still validate against it.
+    #[test]
+    fn decide_requests_validate_against_the_schema(which in 0usize..3, f in facts(), now in instant()) {
+        let request = cedar_request(&PLANS[which], &DIR, &f.facts(), now);
+        let validated = Request::new(
+            request.principal().unwrap().clone(),
+            request.action().unwrap().clone(),
+            request.resource().unwrap().clone(),
+            request.context().unwrap().clone(),
+            Some(schema()),
+        );
+        prop_assert!(validated.is_ok(), "{:?}", validated.err());
     }
 }
 

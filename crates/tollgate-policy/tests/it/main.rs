@@ -1,5 +1,6 @@
 //! Integration tests of tollgate-policy (one test binary, STYLE.md).
 
+mod cache;
 mod compile;
 mod decide;
 mod equivalence;
