@@ -238,6 +238,13 @@ pub async fn seed(
             &json!({"app_id": app_id, "plan_id": free_id, "reason": "demo", "accept_terms": terms_ids[0].1}),
         )
         .await?;
+    // A live API key for the app (the gateway will accept it once the Gateway issue lands).
+    let key = as_bob
+        .post(
+            &format!("/v1/apps/{app_id}/keys"),
+            &json!({"name": "demo", "mode": "live", "expires_in_days": 365, "scopes": ["weather:read"]}),
+        )
+        .await?;
 
     let demo = json!({
         "admin_url": format!("http://{admin}"),
@@ -247,6 +254,7 @@ pub async fn seed(
             "operator": operator_token,
             "provider_owner": alice.pointer("/initial_token/secret"),
             "consumer_developer": bob.pointer("/initial_token/secret"),
+            "api_key": key["secret"],
         },
         "terms_sha256": {"free": terms_ids[0].1, "pro": terms_ids[1].1},
         "ids": {

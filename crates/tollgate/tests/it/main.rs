@@ -388,6 +388,8 @@ fn the_demo_marketplace_is_real() {
         acc[0]["record"]["terms_sha256"],
         demo["terms_sha256"]["free"]
     );
+    let key = demo["tokens"]["api_key"].as_str().unwrap();
+    assert!(key.starts_with("tg_live_"), "{key}");
     // The sample upstream answers; the gateway routes the API and asks for a credential.
     let (status, fc) = http(
         "GET",
