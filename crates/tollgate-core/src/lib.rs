@@ -6,6 +6,7 @@ pub mod apikey;
 pub mod clock;
 pub mod hash;
 pub mod ids;
+pub mod locate;
 pub mod model;
 pub mod path_template;
 pub mod problem;

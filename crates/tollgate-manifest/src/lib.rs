@@ -153,16 +153,15 @@
 mod error;
 mod export;
 mod load;
-mod locate;
 mod plan;
 mod spec;
 
 pub use error::{ManifestError, Unresolved};
 pub use export::{export, export_toml, to_manifest};
 pub use load::{Manifest, load, parse_str};
-pub use locate::Format;
 pub use plan::{Catalog, FieldChange, Ids, Resolver, Step, Target, plan};
 pub use spec::{
     ApiSpec, AppSpec, ManifestFile, OpenApi, OrgSpec, PlanApiSpec, PlanSpec, PlanTermsSpec,
     SlugRef, SubscriptionSpec, TermsSpec, VerificationKey,
 };
+pub use tollgate_core::locate::Format;

@@ -3,7 +3,6 @@
 //! reading the files named by the caller and the OpenAPI and term sheet files those name.
 
 use crate::error::ManifestError;
-use crate::locate::{FieldPath, Format, Seg, line_of_offset, locate};
 use crate::spec::{
     ApiSpec, AppSpec, ManifestFile, OpenApi, OrgSpec, PlanSpec, SubscriptionSpec, TermsSpec,
     VerificationKey, yaml_to_json,
@@ -11,11 +10,13 @@ use crate::spec::{
 use base64::Engine as _;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use tollgate_core::locate::{FieldPath, Format, Seg, line_of_offset, locate};
 use tollgate_core::model::{
     ACCEPTANCE_V1, Acceptance, ApiStatus, CreateApi, CreateApp, CreateOrg, CreatePlan, PlanApi,
     SubscriptionState,
 };
 use tollgate_core::{ApiId, FieldErrors, OrgId};
+use tollgate_terms::locate::from_serde;
 
 /// A whole manifest: every entity of every file read, in reading order.
 ///
@@ -452,7 +453,7 @@ fn parse_file(file: &Path, format: Format, text: &str) -> Result<ManifestFile, M
             serde_path_to_error::deserialize(de).map_err(|e| {
                 let line = e.inner().location().map(|l| l.line());
                 let msg = clean_message(&e.inner().to_string());
-                err(FieldPath::from_serde(e.path()), line, msg)
+                err(from_serde(e.path()), line, msg)
             })
         }
         Format::Toml => {
@@ -463,7 +464,7 @@ fn parse_file(file: &Path, format: Format, text: &str) -> Result<ManifestFile, M
             serde_path_to_error::deserialize(de).map_err(|e| {
                 let line = e.inner().span().map(|s| line_of_offset(text, s.start));
                 let msg = e.inner().message().to_owned();
-                err(FieldPath::from_serde(e.path()), line, msg)
+                err(from_serde(e.path()), line, msg)
             })
         }
         Format::Json => {
@@ -471,7 +472,7 @@ fn parse_file(file: &Path, format: Format, text: &str) -> Result<ManifestFile, M
             serde_path_to_error::deserialize(&mut de).map_err(|e| {
                 let line = Some(e.inner().line()).filter(|&l| l > 0);
                 let msg = clean_message(&e.inner().to_string());
-                err(FieldPath::from_serde(e.path()), line, msg)
+                err(from_serde(e.path()), line, msg)
             })
         }
     }
@@ -580,10 +581,19 @@ fn resolve_terms(
             Ok(version_at)
         }
         (None, Some(doc)) => {
+            let document = entry.clone().key("document");
             let v = validate_document(doc).map_err(|errors| {
                 errors
                     .into_iter()
-                    .map(|e| at(entry.clone().key("document").dotted(&e.field), e.message))
+                    .map(|e| {
+                        let mut error = at(document.clone().dotted(&e.field), e.message);
+                        // In TOML an inline sheet's problems point at its `[terms.document]`
+                        // table, not at a line inside it.
+                        if format == Format::Toml {
+                            error.line = locate(format, text, &document).or(error.line);
+                        }
+                        error
+                    })
                     .collect::<Vec<_>>()
             })?;
             t.document = Some(to_json(&v)?);

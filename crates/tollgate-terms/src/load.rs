@@ -3,7 +3,7 @@
 //! the caller names.
 
 use crate::error::{Issue, TermsError};
-use crate::locate::{FieldPath, Format, line_of_offset, locate};
+use crate::locate::{FieldPath, Format, from_serde, line_of_offset, locate};
 use crate::model::TermSheet;
 use crate::schema;
 use crate::validate::{KnownOperation, ValidatedSheet, validate, validate_against};
@@ -159,7 +159,7 @@ fn parse_typed(
             let de = yaml_serde::Deserializer::from_str(text);
             serde_path_to_error::deserialize(de).map_err(|e| {
                 let line = e.inner().location().map(|l| l.line());
-                let path = FieldPath::from_serde(e.path());
+                let path = from_serde(e.path());
                 let msg = clean_message(&e.inner().to_string(), &path);
                 err(path, line, msg)
             })
@@ -172,7 +172,7 @@ fn parse_typed(
             Ok(de) => serde_path_to_error::deserialize(de).map_err(|e| {
                 let line = e.inner().span().map(|s| line_of_offset(text, s.start));
                 let msg = e.inner().message().to_owned();
-                err(FieldPath::from_serde(e.path()), line, msg)
+                err(from_serde(e.path()), line, msg)
             }),
         },
         Format::Json => {
@@ -183,7 +183,7 @@ fn parse_typed(
                 err(field, line, msg)
             };
             match serde_path_to_error::deserialize(&mut de) {
-                Err(e) => Err(json_err(FieldPath::from_serde(e.path()), e.inner())),
+                Err(e) => Err(json_err(from_serde(e.path()), e.inner())),
                 // Trailing text after the sheet is an error too.
                 Ok(s) => de
                     .end()
