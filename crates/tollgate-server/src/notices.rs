@@ -27,6 +27,8 @@ pub async fn announce(
     let now = state.now();
     let mut after = None;
     let mut count = 0;
+    let mut rules: std::collections::HashMap<String, (u32, NoticeExpiry)> =
+        std::collections::HashMap::new();
     loop {
         let page = tx
             .list_subscriptions(
@@ -47,19 +49,16 @@ pub async fn announce(
             {
                 continue;
             }
-            // The notice period is the one the subscriber agreed to.
+            // The notice period is the one the subscriber agreed to; most subscribers are
+            // on the same few versions, so each sheet is read and parsed once.
             let (days, on_expiry) = match &sub.terms_sha256 {
-                Some(sha) => match tx.get_terms_by_hash(plan.org_id, sha).await? {
-                    Some(old) => {
-                        let v = crate::routes::terms::revalidate(&old)?;
-                        let n = &v.sheet().notice;
-                        let rule = match n.on_expiry {
-                            tollgate_terms::model::OnExpiry::Move => NoticeExpiry::Move,
-                            tollgate_terms::model::OnExpiry::Suspend => NoticeExpiry::Suspend,
-                        };
-                        (n.days, rule)
+                Some(sha) => match rules.get(sha) {
+                    Some(rule) => *rule,
+                    None => {
+                        let rule = notice_rule(tx, plan.org_id, sha).await?;
+                        rules.insert(sha.clone(), rule);
+                        rule
                     }
-                    None => (DEFAULT_DAYS, NoticeExpiry::Suspend),
                 },
                 None => (DEFAULT_DAYS, NoticeExpiry::Suspend),
             };
@@ -104,6 +103,25 @@ pub async fn announce(
             None => return Ok(count),
         }
     }
+}
+
+/// The notice period and expiry rule of the sheet with hash `sha` of `org` (the default
+/// when the sheet is unknown here).
+async fn notice_rule(
+    tx: &mut Tx,
+    org: tollgate_core::OrgId,
+    sha: &str,
+) -> Result<(u32, NoticeExpiry), ApiError> {
+    let Some(old) = tx.get_terms_by_hash(org, sha).await? else {
+        return Ok((DEFAULT_DAYS, NoticeExpiry::Suspend));
+    };
+    let v = crate::routes::terms::revalidate(&old)?;
+    let n = &v.sheet().notice;
+    let rule = match n.on_expiry {
+        tollgate_terms::model::OnExpiry::Move => NoticeExpiry::Move,
+        tollgate_terms::model::OnExpiry::Suspend => NoticeExpiry::Suspend,
+    };
+    Ok((n.days, rule))
 }
 
 /// Closes the open notices of `sub`: `Accepted` for those asking for `accepted_sha`,
