@@ -10,15 +10,38 @@ use std::fmt;
 
 /// Whether a key reaches live or test subscriptions.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum KeyMode {
+    #[default]
     Live,
     Test,
 }
 
 impl KeyMode {
+    /// `live` or `test`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            KeyMode::Live => "live",
+            KeyMode::Test => "test",
+        }
+    }
+
+    /// Whether this is the default mode (for `skip_serializing_if`).
+    pub fn is_live(&self) -> bool {
+        *self == KeyMode::Live
+    }
+
     /// The key prefix of this mode.
     pub const fn prefix(self) -> &'static str {
         match self {

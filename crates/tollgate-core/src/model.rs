@@ -885,6 +885,9 @@ pub struct Subscription {
     /// The plan's org.
     pub provider_org_id: OrgId,
     pub state: SubscriptionState,
+    /// `live` or `test`: live keys reach live subscriptions only, test keys test ones.
+    #[serde(default)]
+    pub mode: crate::apikey::KeyMode,
     /// SHA-256 of the term sheet version the subscription accepted and is served under.
     #[serde(default)]
     pub terms_sha256: Option<String>,
@@ -907,6 +910,9 @@ pub struct CreateSubscription {
     /// acceptance is recorded and signed. Required when the plan has terms.
     #[serde(default)]
     pub accept_terms: Option<String>,
+    /// `live` (default) or `test`: which keys of the app the subscription serves.
+    #[serde(default)]
+    pub mode: crate::apikey::KeyMode,
     /// Why the consumer asks for access; shown to the provider when approval is needed.
     #[serde(default)]
     pub reason: String,
@@ -1046,6 +1052,9 @@ pub struct ImportSubscription {
     pub app_id: AppId,
     pub plan_id: PlanId,
     pub state: SubscriptionState,
+    /// `live` (default) or `test`.
+    #[serde(default, skip_serializing_if = "crate::apikey::KeyMode::is_live")]
+    pub mode: crate::apikey::KeyMode,
     /// The signed acceptances, oldest first, exactly as exported.
     pub acceptances: Vec<Acceptance>,
     /// Public keys of the signers not in this marketplace's keyring.

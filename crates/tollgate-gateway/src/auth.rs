@@ -1,20 +1,48 @@
 //! The authentication plug point: who is calling, decided per request after the API is
-//! known and before its operations are revealed. API keys, OAuth tokens, mTLS and signed
-//! requests plug in here in the Gateway issue; the Foundation ships [`DenyAll`].
+//! known and before its operations are revealed. [`ApiKeyAuthenticator`] checks API keys
+//! against the snapshot's credential index; OAuth tokens, mTLS and signed requests plug
+//! in beside it (the Credentials issue).
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
+use aws_lc_rs::hmac;
+use http::HeaderValue;
+use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use jiff::Timestamp;
+use subtle::ConstantTimeEq;
+use tollgate_core::ErrorCode;
+use tollgate_core::apikey::{self, KeyFormatError};
+
+use crate::access::{Access, Digest, Principal};
+use crate::headers::X_API_KEY;
 use crate::problem::GatewayError;
 use crate::snapshot::RouteApi;
 
-/// Decides whether a request may call an API.
+/// What an authenticator may consult besides the request head.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthInput<'a> {
+    /// The snapshot's credential index.
+    pub access: &'a Access,
+    /// The client's address (the TCP peer).
+    pub peer: IpAddr,
+    /// The request's instant, from the gateway's clock.
+    pub now: Timestamp,
+}
+
+/// Decides who is calling an API.
 ///
-/// It is synchronous on purpose: every check it will grow (hashed API-key lookup, JWT
-/// signature, certificate binding) works on in-memory snapshot data, and the hot path
-/// must not wait on I/O.
+/// It is synchronous on purpose: every check (hashed API-key lookup, JWT signature,
+/// certificate binding) works on in-memory snapshot data, and the hot path must not wait
+/// on I/O.
 pub trait Authenticator: Send + Sync + 'static {
     /// Authenticates the request (its head only; the body is not read yet).
-    fn authenticate(&self, req: &http::request::Parts, api: &RouteApi) -> AuthOutcome;
+    fn authenticate(
+        &self,
+        req: &http::request::Parts,
+        api: &RouteApi,
+        input: &AuthInput<'_>,
+    ) -> AuthOutcome;
 }
 
 /// The verdict of an [`Authenticator`].
@@ -27,39 +55,202 @@ pub enum AuthOutcome {
 }
 
 /// Who the caller is, as later stages (authorization, rate limits, metering) need it.
-/// Opaque for now: the credential work of the Gateway issue fills it in.
 #[derive(Debug, Clone, Default)]
 pub struct AuthContext {
-    subject: Option<Arc<str>>,
+    principal: Option<Arc<Principal>>,
+    method: &'static str,
 }
 
 impl AuthContext {
-    /// A caller identified by `subject` (e.g. a credential id).
-    pub fn new(subject: impl Into<Arc<str>>) -> Self {
+    /// A caller identified by a credential of `principal`, authenticated by `method`
+    /// (`api_key`, `oauth`, `mtls`, `signature`).
+    pub fn new(principal: Arc<Principal>, method: &'static str) -> Self {
         Self {
-            subject: Some(subject.into()),
+            principal: Some(principal),
+            method,
         }
     }
 
-    /// A caller with no identity (only for authenticators that allow everyone).
+    /// A caller with no identity (only for authenticators that allow everyone): no
+    /// authorization, limits or metering apply.
     pub fn anonymous() -> Self {
-        Self { subject: None }
+        Self {
+            principal: None,
+            method: "none",
+        }
     }
 
-    /// The caller's subject, if identified.
+    /// The caller, if identified.
+    pub fn principal(&self) -> Option<&Arc<Principal>> {
+        self.principal.as_ref()
+    }
+
+    /// How the caller authenticated.
+    pub fn method(&self) -> &'static str {
+        self.method
+    }
+
+    /// The caller's credential id, if identified.
     pub fn subject(&self) -> Option<&str> {
-        self.subject.as_deref()
+        self.principal.as_deref().map(|p| p.credential_id.as_str())
+    }
+}
+
+/// A 401 with the RFC 6750 challenge; `invalid` adds `error="invalid_token"`.
+fn unauthorized(code: ErrorCode, detail: &'static str, invalid: bool) -> GatewayError {
+    let challenge = if invalid {
+        HeaderValue::from_static("Bearer realm=\"tollgate\", error=\"invalid_token\"")
+    } else {
+        HeaderValue::from_static("Bearer realm=\"tollgate\"")
+    };
+    GatewayError::new(code, detail).with_header(WWW_AUTHENTICATE, challenge)
+}
+
+/// Where the API key was presented.
+enum Presented<'a> {
+    None,
+    Key(&'a str),
+    /// An `Authorization` field that is not a Bearer credential, or not text.
+    Unreadable,
+}
+
+/// `Authorization: Bearer <key>` (scheme case-insensitive, RFC 9110 §11.1) or
+/// `X-API-Key: <key>`; the first wins when both are sent.
+fn presented(req: &http::request::Parts) -> Presented<'_> {
+    if let Some(value) = req.headers.get(AUTHORIZATION) {
+        let Ok(text) = value.to_str() else {
+            return Presented::Unreadable;
+        };
+        let mut parts = text.trim().splitn(2, ' ');
+        let scheme = parts.next().unwrap_or("");
+        let token = parts.next().map(str::trim).unwrap_or("");
+        if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+            return Presented::Unreadable;
+        }
+        return Presented::Key(token);
+    }
+    match req.headers.get(X_API_KEY) {
+        None => Presented::None,
+        Some(value) => match value.to_str() {
+            Ok(text) if !text.trim().is_empty() => Presented::Key(text.trim()),
+            _ => Presented::Unreadable,
+        },
+    }
+}
+
+/// Checks Tollgate API keys: format and checksum offline, then the keyed digest in the
+/// snapshot's credential index (compared in constant time), revocation, expiry and the
+/// key's IP allowlist.
+pub struct ApiKeyAuthenticator {
+    /// The HMAC key (pepper) under which the control plane stores key digests.
+    pepper: hmac::Key,
+}
+
+impl std::fmt::Debug for ApiKeyAuthenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKeyAuthenticator")
+    }
+}
+
+impl ApiKeyAuthenticator {
+    /// An authenticator whose digests are HMAC-SHA256 under `pepper`.
+    pub fn new(pepper: hmac::Key) -> Self {
+        Self { pepper }
+    }
+
+    /// The keyed digest of a secret, as the control plane stores it.
+    pub fn digest(&self, secret: &str) -> Digest {
+        let tag = hmac::sign(&self.pepper, secret.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+}
+
+impl Authenticator for ApiKeyAuthenticator {
+    fn authenticate(
+        &self,
+        req: &http::request::Parts,
+        _api: &RouteApi,
+        input: &AuthInput<'_>,
+    ) -> AuthOutcome {
+        let text = match presented(req) {
+            Presented::None => return AuthOutcome::Deny(GatewayError::credential_required()),
+            Presented::Unreadable => {
+                return AuthOutcome::Deny(unauthorized(
+                    ErrorCode::CredentialMalformed,
+                    "send the API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`",
+                    true,
+                ));
+            }
+            Presented::Key(text) => text,
+        };
+        match apikey::parse(text) {
+            Ok(_) => {}
+            Err(KeyFormatError::Malformed) => {
+                return AuthOutcome::Deny(unauthorized(
+                    ErrorCode::CredentialMalformed,
+                    "the credential is not a Tollgate API key (tg_live_… or tg_test_…, 36 characters)",
+                    true,
+                ));
+            }
+            Err(_) => {
+                return AuthOutcome::Deny(unauthorized(
+                    ErrorCode::CredentialChecksum,
+                    "the API key's checksum does not match: it was mistyped or truncated",
+                    true,
+                ));
+            }
+        }
+        let digest = self.digest(text);
+        let Some(entry) = input
+            .access
+            .key(&digest)
+            .filter(|e| bool::from(e.digest.ct_eq(&digest)))
+        else {
+            return AuthOutcome::Deny(unauthorized(
+                ErrorCode::CredentialUnknown,
+                "no such API key",
+                true,
+            ));
+        };
+        let now = input.now.as_second();
+        if entry.revoked_at.is_some_and(|at| at <= now) {
+            return AuthOutcome::Deny(unauthorized(
+                ErrorCode::CredentialRevoked,
+                "the API key was revoked",
+                true,
+            ));
+        }
+        if entry.expires_at <= now {
+            return AuthOutcome::Deny(unauthorized(
+                ErrorCode::CredentialExpired,
+                "the API key has expired",
+                true,
+            ));
+        }
+        if !entry.allows_ip(input.peer) {
+            return AuthOutcome::Deny(GatewayError::new(
+                ErrorCode::IpDenied,
+                "the API key may not be used from this address",
+            ));
+        }
+        AuthOutcome::Allow(AuthContext::new(entry.principal.clone(), "api_key"))
     }
 }
 
 /// Refuses every API call with 401 `credential-required` and a `WWW-Authenticate:
-/// Bearer realm="tollgate"` challenge. The Foundation wiring uses it until credentials
-/// exist, so nothing is reachable without one.
+/// Bearer realm="tollgate"` challenge.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DenyAll;
 
 impl Authenticator for DenyAll {
-    fn authenticate(&self, _req: &http::request::Parts, _api: &RouteApi) -> AuthOutcome {
+    fn authenticate(
+        &self,
+        _req: &http::request::Parts,
+        _api: &RouteApi,
+        _input: &AuthInput<'_>,
+    ) -> AuthOutcome {
         AuthOutcome::Deny(GatewayError::credential_required())
     }
 }
@@ -72,7 +263,12 @@ pub struct AllowAll;
 
 #[cfg(any(test, feature = "testing"))]
 impl Authenticator for AllowAll {
-    fn authenticate(&self, _req: &http::request::Parts, _api: &RouteApi) -> AuthOutcome {
+    fn authenticate(
+        &self,
+        _req: &http::request::Parts,
+        _api: &RouteApi,
+        _input: &AuthInput<'_>,
+    ) -> AuthOutcome {
         AuthOutcome::Allow(AuthContext::anonymous())
     }
 }

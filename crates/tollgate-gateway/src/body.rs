@@ -2,6 +2,8 @@
 //! the response body that is either the upstream's stream or a gateway-made answer.
 
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
@@ -17,6 +19,8 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 pub struct LimitedBody {
     inner: Incoming,
     remaining: u64,
+    /// Bytes forwarded so far, for metering.
+    counter: Option<Arc<AtomicU64>>,
 }
 
 impl LimitedBody {
@@ -24,7 +28,14 @@ impl LimitedBody {
         Self {
             inner,
             remaining: limit,
+            counter: None,
         }
+    }
+
+    /// Also counts the bytes forwarded into `counter`.
+    pub(crate) fn counted(mut self, counter: Arc<AtomicU64>) -> Self {
+        self.counter = Some(counter);
+        self
     }
 }
 
@@ -57,6 +68,9 @@ impl Body for LimitedBody {
                         return Poll::Ready(Some(Err(RequestBodyError::TooLarge)));
                     }
                     this.remaining -= len;
+                    if let Some(counter) = &this.counter {
+                        counter.fetch_add(len, Ordering::Relaxed);
+                    }
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
@@ -83,6 +97,8 @@ pub enum ResponseBody {
     Upstream(Incoming),
     /// A body the gateway made (problem details, health); `None` once sent.
     Full(Option<Bytes>),
+    /// Another body, metered for the usage record.
+    Metered(Box<crate::usage::MeteredBody>),
 }
 
 impl ResponseBody {
@@ -102,6 +118,7 @@ impl Body for ResponseBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         match self.get_mut() {
             ResponseBody::Upstream(incoming) => Pin::new(incoming).poll_frame(cx),
+            ResponseBody::Metered(body) => Pin::new(&mut **body).poll_frame(cx),
             ResponseBody::Full(bytes) => Poll::Ready(
                 bytes
                     .take()
@@ -114,6 +131,7 @@ impl Body for ResponseBody {
     fn is_end_stream(&self) -> bool {
         match self {
             ResponseBody::Upstream(incoming) => incoming.is_end_stream(),
+            ResponseBody::Metered(body) => body.is_end_stream(),
             ResponseBody::Full(bytes) => bytes.as_ref().is_none_or(Bytes::is_empty),
         }
     }
@@ -121,6 +139,7 @@ impl Body for ResponseBody {
     fn size_hint(&self) -> SizeHint {
         match self {
             ResponseBody::Upstream(incoming) => incoming.size_hint(),
+            ResponseBody::Metered(body) => body.size_hint(),
             ResponseBody::Full(bytes) => {
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }

@@ -7,21 +7,31 @@
 //! the authenticator decides → [`ApiMatch::match_operation`] finds the operation →
 //! the request streams to an upstream and the response streams back.
 
+pub mod access;
 pub mod auth;
 pub mod body;
 pub mod headers;
+pub mod pipeline;
 pub mod problem;
 pub mod proxy;
 pub mod router;
 pub mod server;
 pub mod snapshot;
+pub mod tls;
+pub mod upstream;
+pub mod usage;
 
-pub use auth::{AuthContext, AuthOutcome, Authenticator, DenyAll};
+pub use access::{Access, AccessError, AccessInput, PlanInput, PlanRuntime};
+pub use auth::{ApiKeyAuthenticator, AuthContext, AuthInput, AuthOutcome, Authenticator, DenyAll};
+pub use pipeline::Services;
 pub use problem::{ErrorOrigin, GatewayCode, GatewayError};
 pub use proxy::{Gateway, HEALTH_PATH};
 pub use router::{AllowedMethods, ApiMatch, OperationMatch, Params};
 pub use server::{GatewayConfig, serve};
 pub use snapshot::{RouteApi, RouteOperation, Snapshot, SnapshotError, SnapshotHandle};
+pub use tls::{TlsError, TlsFiles};
+pub use upstream::{BreakerConfig, HealthCheckConfig};
+pub use usage::{DenialRecord, EventSink, GatewayEvent, UsageRecord};
 
 #[cfg(any(test, feature = "testing"))]
 pub use auth::AllowAll;

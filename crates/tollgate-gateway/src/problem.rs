@@ -21,7 +21,9 @@ pub type GatewayCode = ErrorCode;
 /// upstream/downstream/internal tags).
 pub fn origin(code: ErrorCode) -> ErrorOrigin {
     match code {
-        ErrorCode::UpstreamUnavailable | ErrorCode::UpstreamTimeout => ErrorOrigin::Upstream,
+        ErrorCode::UpstreamUnavailable | ErrorCode::UpstreamTimeout | ErrorCode::CircuitOpen => {
+            ErrorOrigin::Upstream
+        }
         ErrorCode::Internal | ErrorCode::Unavailable => ErrorOrigin::Internal,
         _ => ErrorOrigin::Downstream,
     }

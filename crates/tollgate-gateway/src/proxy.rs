@@ -14,7 +14,9 @@ use std::convert::Infallible;
 use std::error::Error as StdError;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, FORWARDED, HOST, HeaderValue};
@@ -27,13 +29,17 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tollgate_core::ErrorCode;
 
-use crate::auth::{AuthOutcome, Authenticator};
+use crate::access;
+use crate::auth::{AuthInput, AuthOutcome};
 use crate::body::{LimitedBody, RequestBodyError, ResponseBody};
 use crate::headers::{self, X_REQUEST_ID};
+use crate::pipeline::{self, Admitted, CallFacts, Services};
 use crate::problem::{GatewayCode, GatewayError};
 use crate::router::OperationMatch;
 use crate::server::GatewayConfig;
 use crate::snapshot::{SnapshotHandle, Upstream};
+use crate::upstream::{Failed, Fault, Upstreams};
+use crate::usage::{DenialRecord, GatewayEvent, Meter, MeteredBody, UsageRecord};
 
 /// The gateway's own health endpoint, answered on every host without authentication.
 pub const HEALTH_PATH: &str = "/_tollgate/health";
@@ -49,8 +55,10 @@ pub struct Gateway {
 
 struct Inner {
     snapshots: SnapshotHandle,
-    auth: Arc<dyn Authenticator>,
-    client: Client<HttpConnector, LimitedBody>,
+    /// Authentication, clock, limiter, decision cache, metering.
+    services: Services,
+    /// The upstream client with its circuit breakers and retry policy.
+    upstream: Upstreams,
     request_timeout: Duration,
     max_body_bytes: u64,
     max_header_bytes: usize,
@@ -59,7 +67,7 @@ struct Inner {
 /// What `prepare` decided: forward the request, or answer at once (an error or the
 /// health page).
 enum Step {
-    Forward(Forward),
+    Forward(Box<Forward>),
     Answer(Response<ResponseBody>),
 }
 
@@ -69,13 +77,25 @@ struct Forward {
     /// `Sunset` / `Deprecation` of a deprecated API (cloned out so the snapshot guard
     /// is released before awaiting the upstream).
     lifecycle: Vec<(http::HeaderName, HeaderValue)>,
+    /// For an identified caller: what was counted and the usage record to emit.
+    metering: Option<Metering>,
+}
+
+/// The metering side of a forwarded call.
+struct Metering {
+    admitted: Admitted,
+    record: UsageRecord,
+    started: Instant,
+    request_bytes: Arc<AtomicU64>,
 }
 
 impl Gateway {
-    /// A gateway serving the snapshots of `snapshots`.
+    /// A gateway serving the snapshots of `snapshots` with `services` (an authenticator
+    /// alone converts into services with defaults: system clock, in-process limiter, no
+    /// metering).
     pub fn new(
         snapshots: SnapshotHandle,
-        auth: Arc<dyn Authenticator>,
+        services: impl Into<Services>,
         config: &GatewayConfig,
     ) -> Self {
         let mut connector = HttpConnector::new();
@@ -88,13 +108,18 @@ impl Gateway {
         Self {
             inner: Arc::new(Inner {
                 snapshots,
-                auth,
-                client,
+                services: services.into(),
+                upstream: Upstreams::new(client, config),
                 request_timeout: config.request_timeout,
                 max_body_bytes: config.max_body_bytes,
                 max_header_bytes: config.max_header_bytes,
             }),
         }
+    }
+
+    /// The upstream side, for the health checks `serve` runs.
+    pub(crate) fn upstream(&self) -> &Upstreams {
+        &self.inner.upstream
     }
 
     /// Serves one request from `peer`. Never fails: every error becomes a problem answer.
@@ -105,41 +130,67 @@ impl Gateway {
             Step::Forward(forward) => forward,
             Step::Answer(response) => return response,
         };
-        let Forward { request, lifecycle } = forward;
+        let Forward {
+            request,
+            lifecycle,
+            metering,
+        } = *forward;
 
-        let result = tokio::time::timeout(
-            self.inner.request_timeout,
-            self.inner.client.request(request),
-        )
-        .await;
+        // Circuit breakers, failover to the API's other upstreams and retries happen
+        // in `Upstreams::forward`; the request timeout bounds all of it.
+        let result = self
+            .inner
+            .upstream
+            .forward(
+                request,
+                parts.uri.path(),
+                &self.inner.snapshots,
+                self.inner.request_timeout,
+            )
+            .await;
         let mut response = match result {
-            Ok(Ok(upstream)) => {
+            Ok(upstream) => {
                 let (mut head, body) = upstream.into_parts();
                 headers::strip_hop_by_hop(&mut head.headers);
                 head.headers.insert(X_REQUEST_ID, request_id);
                 Response::from_parts(head, ResponseBody::Upstream(body))
             }
-            Ok(Err(e)) => {
-                let error = rescue(&e);
-                log_error(&error, &parts, &request_id, Some(&e));
-                error.into_response(parts.uri.path(), &request_id)
-            }
-            Err(_elapsed) => {
-                let error = GatewayError::new(
-                    GatewayCode::UpstreamTimeout,
-                    format!(
-                        "the upstream did not answer within {} ms",
-                        self.inner.request_timeout.as_millis()
-                    ),
-                );
-                log_error(&error, &parts, &request_id, None);
+            Err(Failed { error, cause }) => {
+                log_error(&error, &parts, &request_id, cause.as_ref());
+                // The upstream did not serve the call: it counts against no limit.
+                if let Some(m) = &metering {
+                    let a = &m.admitted;
+                    pipeline::give_back(&self.inner.services, &a.subscription, &a.consumed, a.now);
+                }
                 error.into_response(parts.uri.path(), &request_id)
             }
         };
         for (name, value) in lifecycle {
             response.headers_mut().insert(name, value);
         }
-        response
+        match metering {
+            None => response,
+            Some(m) => self.metered(response, m),
+        }
+    }
+
+    /// Adds the limit fields and the usage id, and meters the response body.
+    fn metered(&self, mut response: Response<ResponseBody>, m: Metering) -> Response<ResponseBody> {
+        let headers = response.headers_mut();
+        for (name, value) in m.admitted.headers {
+            headers.insert(name, value);
+        }
+        if let Ok(id) = HeaderValue::try_from(m.record.event_id.to_string()) {
+            headers.insert(pipeline::TOLLGATE_USAGE_ID, id);
+        }
+        let mut meter = Meter::new(
+            m.record,
+            m.started,
+            m.request_bytes,
+            self.inner.services.events.clone(),
+        );
+        meter.set_status(response.status().as_u16());
+        response.map(|body| ResponseBody::Metered(Box::new(MeteredBody::new(body, meter))))
     }
 
     /// Everything before the upstream call, synchronous so the snapshot guard can never
@@ -193,8 +244,16 @@ impl Gateway {
 
         // Authenticate before matching the operation, so an unauthenticated caller
         // cannot probe which operations exist.
-        // Authorization, rate limits and metering will take the caller from here.
-        let _caller = match self.inner.auth.authenticate(parts, &api.route) {
+        let started = Instant::now();
+        let services = &self.inner.services;
+        let now_utc = services.clock.now();
+        let now = access::timestamp(now_utc);
+        let input = AuthInput {
+            access: snapshot.access(),
+            peer,
+            now,
+        };
+        let caller = match services.auth.authenticate(parts, &api.route, &input) {
             AuthOutcome::Allow(ctx) => ctx,
             AuthOutcome::Deny(error) => return reject(error, parts),
         };
@@ -209,8 +268,8 @@ impl Gateway {
             }
             error
         };
-        match route.match_operation(&parts.method) {
-            OperationMatch::Matched(..) => {}
+        let operation = match route.match_operation(&parts.method) {
+            OperationMatch::Matched(op, _) => op,
             OperationMatch::MethodNotAllowed(allowed) => {
                 let detail = format!("{} is not allowed here", parts.method);
                 let error = GatewayError::new(ErrorCode::MethodNotAllowed, detail)
@@ -224,7 +283,7 @@ impl Gateway {
                     parts,
                 );
             }
-        }
+        };
 
         let declared = body.size_hint().lower();
         if declared > self.inner.max_body_bytes {
@@ -238,8 +297,93 @@ impl Gateway {
             );
         }
 
+        // Authorization and limits, for an identified caller.
+        let metering = match caller.principal() {
+            None => None,
+            Some(principal) => {
+                let access = snapshot.access();
+                let api_slug = access.api_slug(api.route.api_id).unwrap_or("");
+                let text = |name| {
+                    parts
+                        .headers
+                        .get(name)
+                        .and_then(|v: &HeaderValue| v.to_str().ok())
+                };
+                let call = CallFacts {
+                    api: api.route.api_id,
+                    api_slug,
+                    operation: &operation.operation_id,
+                    peer,
+                    purpose: text(pipeline::TOLLGATE_PURPOSE),
+                    consent: text(pipeline::TOLLGATE_CONSENT),
+                    auth_method: caller.method(),
+                };
+                match pipeline::admit(services, access, snapshot.version(), principal, &call, now) {
+                    Ok(admitted) => {
+                        let sub = &admitted.subscription;
+                        let record = UsageRecord {
+                            event_id: uuid::Uuid::now_v7(),
+                            time: now_utc,
+                            provider_org_id: sub.provider_org_id,
+                            consumer_org_id: sub.consumer_org_id,
+                            app_id: sub.app_id,
+                            subscription_id: sub.id,
+                            credential_id: principal.credential_id.clone(),
+                            api_id: api.route.api_id,
+                            operation_id: operation.operation_id.clone(),
+                            method: parts.method.as_str().to_owned(),
+                            status: 0,
+                            request_bytes: 0,
+                            response_bytes: 0,
+                            latency_us: 0,
+                            mode: sub.mode,
+                            terms_sha256: sub.terms_sha256.as_deref().map(str::to_owned),
+                            snapshot_version: snapshot.version(),
+                            policy_ids: admitted.decision.reasons.clone(),
+                        };
+                        Some(Metering {
+                            admitted,
+                            record,
+                            started,
+                            request_bytes: Arc::default(),
+                        })
+                    }
+                    Err(refused) => {
+                        if !refused.reasons.is_empty() {
+                            tracing::info!(
+                                request_id = request_id.to_str().unwrap_or(""),
+                                credential = principal.credential_id.as_str(),
+                                operation = operation.operation_id.as_str(),
+                                reasons = ?refused.reasons,
+                                "call denied by policy"
+                            );
+                            services.events.emit(GatewayEvent::Denied(DenialRecord {
+                                event_id: uuid::Uuid::now_v7(),
+                                time: now_utc,
+                                provider_org_id: api.route.org_id,
+                                consumer_org_id: principal.org_id,
+                                app_id: principal.app_id,
+                                subscription_id: refused.subscription.as_ref().map(|s| s.id),
+                                credential_id: principal.credential_id.clone(),
+                                api_id: api.route.api_id,
+                                operation_id: operation.operation_id.clone(),
+                                code: refused.error.code().slug(),
+                                reasons: refused.reasons,
+                                snapshot_version: snapshot.version(),
+                            }));
+                        }
+                        return reject(with_lifecycle(refused.error), parts);
+                    }
+                }
+            }
+        };
+
         let Some(uri) = upstream_uri(api.pick_upstream(), route.remainder(), parts.uri.query())
         else {
+            if let Some(m) = &metering {
+                let a = &m.admitted;
+                pipeline::give_back(services, &a.subscription, &a.consumed, a.now);
+            }
             let detail = "the request path cannot be forwarded";
             return reject(GatewayError::new(ErrorCode::BadRequest, detail), parts);
         };
@@ -257,13 +401,21 @@ impl Gateway {
         out.insert(X_REQUEST_ID, request_id.clone());
         headers::propagate_trace(&mut out);
 
-        let mut request = Request::new(LimitedBody::new(body, self.inner.max_body_bytes));
+        let mut body = LimitedBody::new(body, self.inner.max_body_bytes);
+        if let Some(m) = &metering {
+            body = body.counted(m.request_bytes.clone());
+        }
+        let mut request = Request::new(body);
         *request.method_mut() = parts.method.clone();
         *request.uri_mut() = uri;
         // Upstreams are spoken to over pooled HTTP/1.1, whatever the consumer used.
         *request.version_mut() = Version::HTTP_11;
         *request.headers_mut() = out;
-        Step::Forward(Forward { request, lifecycle })
+        Step::Forward(Box::new(Forward {
+            request,
+            lifecycle,
+            metering,
+        }))
     }
 }
 
@@ -334,14 +486,15 @@ fn upstream_uri(upstream: &Upstream, remainder: &str, query: Option<&str>) -> Op
     Uri::from_parts(uri).ok()
 }
 
-/// Types the upstream failure: our body limit, the consumer's broken upload, a timeout,
-/// or an unreachable/broken upstream.
-fn rescue(error: &hyper_util::client::legacy::Error) -> GatewayError {
+/// Types the upstream failure — our body limit, the consumer's broken upload, a timeout,
+/// or an unreachable/broken upstream — and says whom it blames, for the circuit breaker
+/// and the retry decision.
+pub(crate) fn rescue(error: &hyper_util::client::legacy::Error) -> (GatewayError, Fault) {
     let mut source: Option<&(dyn StdError + 'static)> = error.source();
     let mut timed_out = false;
     while let Some(e) = source {
         if let Some(body_error) = e.downcast_ref::<RequestBodyError>() {
-            return match body_error {
+            let error = match body_error {
                 RequestBodyError::TooLarge => GatewayError::new(
                     ErrorCode::PayloadTooLarge,
                     "the request body exceeds the limit",
@@ -350,13 +503,19 @@ fn rescue(error: &hyper_util::client::legacy::Error) -> GatewayError {
                     GatewayError::new(ErrorCode::BadRequest, "the request body could not be read")
                 }
             };
+            return (error, Fault::Consumer);
         }
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
             timed_out |= io.kind() == std::io::ErrorKind::TimedOut;
         }
         source = e.source();
     }
-    if timed_out {
+    // A connect error means no connection existed, so the request was never sent.
+    let fault = match error.is_connect() {
+        true => Fault::Connect,
+        false => Fault::Upstream,
+    };
+    let error = if timed_out {
         GatewayError::new(
             GatewayCode::UpstreamTimeout,
             "connecting to the upstream timed out",
@@ -371,7 +530,8 @@ fn rescue(error: &hyper_util::client::legacy::Error) -> GatewayError {
             GatewayCode::UpstreamUnavailable,
             "the upstream closed the connection or sent an invalid response",
         )
-    }
+    };
+    (error, fault)
 }
 
 /// Logs a gateway-made error once, here where it is answered: upstream and internal
@@ -384,7 +544,9 @@ fn log_error(
 ) {
     let origin = crate::problem::origin(error.code());
     let request_id = request_id.to_str().unwrap_or("");
-    if origin == crate::problem::ErrorOrigin::Downstream {
+    // An open breaker refuses every call until the upstream recovers: the breaker logged
+    // its opening once; one warning per refused call would flood the log.
+    if origin == crate::problem::ErrorOrigin::Downstream || error.code() == ErrorCode::CircuitOpen {
         tracing::debug!(
             request_id, method = %parts.method, path = parts.uri.path(),
             code = error.code().slug(), origin = origin.as_str(), detail = error.detail(),

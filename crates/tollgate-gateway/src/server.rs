@@ -1,23 +1,29 @@
 //! The gateway listener: accepts connections, speaks HTTP/1.1 and h2c (prior knowledge)
-//! on the same port, and drains gracefully on shutdown.
+//! on the same port — or, with TLS, HTTP/1.1 and HTTP/2 chosen through ALPN — runs the
+//! upstream health checks while it serves, and drains gracefully on shutdown.
 
 use std::future::Future;
 use std::io;
 use std::pin::pin;
-use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 
-use crate::auth::Authenticator;
+use crate::pipeline::Services;
 use crate::proxy::{self, Gateway};
 use crate::snapshot::SnapshotHandle;
+use crate::tls::{self, TlsFiles};
+use crate::upstream::{self, BreakerConfig, HealthCheckConfig};
 
-/// Runtime limits and timeouts of the gateway.
+/// Longest time a client may take to finish the TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runtime limits, timeouts and upstream policies of the gateway. Build it with
+/// `..GatewayConfig::default()` so that new fields keep their defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewayConfig {
     /// Longest wait for an upstream's response head, counted from sending the request
@@ -32,6 +38,19 @@ pub struct GatewayConfig {
     /// On shutdown, how long in-flight requests may take to finish before their
     /// connections are closed.
     pub drain_timeout: Duration,
+    /// How often a request that failed without reaching its upstream (the connection could
+    /// not be made) is sent again: to the API's next upstream, or the same one if it has
+    /// one. Only requests of idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE, TRACE)
+    /// without a body are retried, within the one `request_timeout`.
+    pub retries: u32,
+    /// Circuit breaking per upstream server.
+    pub breaker: BreakerConfig,
+    /// Active health checks of the upstream servers while the gateway serves; `None`
+    /// turns them off.
+    pub health: Option<HealthCheckConfig>,
+    /// Serve HTTPS (HTTP/2 and HTTP/1.1 through ALPN) with this certificate and key;
+    /// `None` serves plain HTTP/1.1 and h2c.
+    pub tls: Option<TlsFiles>,
 }
 
 impl Default for GatewayConfig {
@@ -42,21 +61,53 @@ impl Default for GatewayConfig {
             max_body_bytes: 10 * 1024 * 1024,
             max_header_bytes: 32 * 1024,
             drain_timeout: Duration::from_secs(30),
+            retries: 1,
+            breaker: BreakerConfig::default(),
+            health: Some(HealthCheckConfig::default()),
+            tls: None,
         }
     }
 }
 
 /// Serves the gateway on `listener` until `shutdown` completes, then stops accepting,
 /// lets in-flight requests finish for at most `drain_timeout`, closes what remains and
-/// returns.
+/// returns. Fails at once, before serving, if the TLS files cannot be loaded (the error
+/// names the file) or the health-check configuration is invalid.
 pub async fn serve(
     listener: TcpListener,
     handle: SnapshotHandle,
-    auth: Arc<dyn Authenticator>,
+    services: impl Into<Services>,
     config: GatewayConfig,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
-    let gateway = Gateway::new(handle, auth, &config);
+    let tls = match &config.tls {
+        Some(files) => {
+            Some(tls::acceptor(files).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?)
+        }
+        None => None,
+    };
+    let health_path = match &config.health {
+        Some(health) => Some(
+            upstream::check_health_config(health)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?,
+        ),
+        None => None,
+    };
+    let gateway = Gateway::new(handle.clone(), services, &config);
+    // Dropped when `serve` returns or is dropped, which stops the health checks.
+    let health_checks = config
+        .health
+        .clone()
+        .zip(health_path)
+        .map(|(health, path)| {
+            let gateway = gateway.clone();
+            AbortOnDrop(tokio::spawn(async move {
+                gateway
+                    .upstream()
+                    .run_health_checks(handle, health, path)
+                    .await;
+            }))
+        });
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // hyper answers a bare 431 when the head does not fit its buffer; leaving it twice
     // the limit lets the gateway's own check answer with a problem body first.
@@ -74,7 +125,7 @@ pub async fn serve(
     let mut connections = JoinSet::new();
     let mut shutdown = pin!(shutdown);
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "gateway listening");
+        tracing::info!(%addr, tls = tls.is_some(), "gateway listening");
     }
     loop {
         tokio::select! {
@@ -89,10 +140,36 @@ pub async fn serve(
                 // Small request/response exchanges must not wait on Nagle's algorithm.
                 let _ = stream.set_nodelay(true);
                 let service = proxy::service(gateway.clone(), peer);
-                let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                let conn = graceful.watch(conn);
+                let Some(acceptor) = &tls else {
+                    let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                    let conn = graceful.watch(conn);
+                    connections.spawn(async move {
+                        if let Err(e) = conn.await {
+                            tracing::debug!(%peer, error = %e, "connection ended with an error");
+                        }
+                    });
+                    continue;
+                };
+                // The handshake runs in the connection's task, so a slow client cannot
+                // hold up the accept loop. The watcher is taken now, before any shutdown
+                // signal, so a connection still in its handshake is drained too.
+                let (acceptor, builder, watcher) = (acceptor.clone(), builder.clone(), graceful.watcher());
                 connections.spawn(async move {
-                    if let Err(e) = conn.await {
+                    let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "tls handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "tls handshake timed out");
+                            return;
+                        }
+                    };
+                    // With ALPN `h2` the client opens with the HTTP/2 preface, which the
+                    // auto builder recognises, as it does for h2c.
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    if let Err(e) = watcher.watch(conn).await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }
                 });
@@ -105,6 +182,7 @@ pub async fn serve(
 
     // Closing the listener refuses new connections from here on.
     drop(listener);
+    drop(health_checks);
     tracing::info!(connections = connections.len(), "gateway draining");
     if tokio::time::timeout(config.drain_timeout, graceful.shutdown())
         .await
@@ -118,6 +196,15 @@ pub async fn serve(
     connections.shutdown().await;
     tracing::info!("gateway stopped");
     Ok(())
+}
+
+/// Aborts the task when dropped.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Per-connection accept errors are ignored; others (e.g. out of file descriptors)

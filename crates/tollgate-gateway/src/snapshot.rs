@@ -15,6 +15,7 @@ use tollgate_core::model::ApiStatus;
 use tollgate_core::path_template::PathTemplate;
 use tollgate_core::{ApiId, OrgId};
 
+use crate::access::Access;
 use crate::router::{ApiMatch, OperationTable, RouteTable};
 
 /// An API as the gateway routes it, compiled by the control plane from the catalog.
@@ -143,6 +144,8 @@ pub struct Snapshot {
     version: u64,
     apis: Vec<CompiledApi>,
     routes: RouteTable,
+    /// Credentials, subscriptions and compiled policies.
+    access: Access,
 }
 
 impl Snapshot {
@@ -152,6 +155,7 @@ impl Snapshot {
             version: 0,
             apis: Vec::new(),
             routes: RouteTable::default(),
+            access: Access::default(),
         }
     }
 
@@ -205,9 +209,21 @@ impl Snapshot {
                 version,
                 apis: compiled,
                 routes,
+                access: Access::default(),
             },
             problems,
         )
+    }
+
+    /// The same snapshot with this credential and subscription index.
+    pub fn with_access(mut self, access: Access) -> Self {
+        self.access = access;
+        self
+    }
+
+    /// The credential and subscription index.
+    pub fn access(&self) -> &Access {
+        &self.access
     }
 
     /// The version; rises with every configuration change.
@@ -230,6 +246,11 @@ impl Snapshot {
             self.routes.lookup(host, path)?
         };
         Some(ApiMatch::new(&self.apis[index], remainder))
+    }
+
+    /// The compiled APIs, for the upstream health checks and failover (`upstream.rs`).
+    pub(crate) fn compiled_apis(&self) -> &[CompiledApi] {
+        &self.apis
     }
 }
 

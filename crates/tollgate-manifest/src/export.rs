@@ -172,11 +172,14 @@ pub fn to_manifest(catalog: &Catalog) -> ManifestFile {
                 app: app_ref.get(&s.app_id)?.clone(),
                 plan: plan_ref.get(&s.plan_id)?.clone(),
                 state: s.state,
+                mode: s.mode,
                 acceptances,
             })
         })
         .collect();
-    subscriptions.sort_by(|a, b| (&a.app, &a.plan).cmp(&(&b.app, &b.plan)));
+    subscriptions.sort_by(|a, b| {
+        (&a.app, &a.plan, a.mode.as_str()).cmp(&(&b.app, &b.plan, b.mode.as_str()))
+    });
     let mut verification_keys: Vec<VerificationKey> = catalog
         .verification_keys
         .iter()

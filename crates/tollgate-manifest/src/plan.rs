@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::fmt;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use tollgate_core::apikey::KeyMode;
 use tollgate_core::hash::canonical_sha256;
 use tollgate_core::model::{
     Acceptance, Api, ApiStatus, App, CreateApi, CreateApp, CreateOrg, CreatePlan, CreateTerms,
@@ -293,6 +294,7 @@ pub enum Step {
         app: SlugRef,
         plan: SlugRef,
         state: SubscriptionState,
+        mode: KeyMode,
         acceptances: Vec<Acceptance>,
         verification_keys: Vec<VerificationKey>,
     },
@@ -585,12 +587,14 @@ impl Step {
                 app,
                 plan,
                 state,
+                mode,
                 acceptances,
                 verification_keys,
             } => json_without_nulls(&ImportSubscription {
                 app_id: app_id(ids, &app.org, &app.slug)?,
                 plan_id: plan_id(ids, &plan.org, &plan.slug)?,
                 state: *state,
+                mode: *mode,
                 acceptances: acceptances.clone(),
                 verification_keys: verification_keys.clone(),
             }),
@@ -1556,7 +1560,10 @@ impl<'a> Planner<'a> {
             let plan_id = self.current_plan(&s.plan).map(|p| p.id);
             let open = app_id.zip(plan_id).is_some_and(|(app, plan)| {
                 c.subscriptions.iter().any(|(x, _)| {
-                    x.app_id == app && x.plan_id == plan && x.state != SubscriptionState::Cancelled
+                    x.app_id == app
+                        && x.plan_id == plan
+                        && x.mode == s.mode
+                        && x.state != SubscriptionState::Cancelled
                 })
             });
             if open {
@@ -1567,6 +1574,7 @@ impl<'a> Planner<'a> {
                 app: s.app.clone(),
                 plan: s.plan.clone(),
                 state: s.state,
+                mode: s.mode,
                 acceptances: s.acceptances.clone(),
                 verification_keys: used,
             });

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use tollgate_core::apikey::KeyMode;
 pub use tollgate_core::model::VerificationKey;
 use tollgate_core::model::{
     Acceptance, ApiStatus, OrgKind, PlanStatus, SubscriptionState, Visibility,
@@ -330,6 +331,9 @@ pub struct SubscriptionSpec {
     pub plan: SlugRef,
     /// `active`, `pending` or `suspended` (cancelled subscriptions are not carried over).
     pub state: SubscriptionState,
+    /// `live` (default) or `test`: which of the app's keys the subscription serves.
+    #[serde(default, skip_serializing_if = "KeyMode::is_live")]
+    pub mode: KeyMode,
     /// The signed acceptance records, oldest first, exactly as `tollgate export` wrote
     /// them: `record`, `key_id` and `signature` (base64 Ed25519 over the RFC 8785 JSON of
     /// `record`). Required when the plan offers terms. They are verified before anything

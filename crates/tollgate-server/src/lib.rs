@@ -14,6 +14,7 @@ pub mod error;
 pub mod extract;
 mod idempotency;
 pub mod jobs;
+pub mod metering;
 pub mod notices;
 pub mod ops;
 pub mod policy;
@@ -177,6 +178,21 @@ pub struct ServeOptions {
     /// Longest time in-flight requests may take to finish after shutdown begins.
     pub drain_timeout: Duration,
     pub gateway: GatewayConfig,
+    /// How often quota counts are persisted (they are also saved at shutdown).
+    pub quota_save_interval: Duration,
+    /// Capacity of the gateway's usage/denial event channel.
+    pub event_buffer: usize,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            drain_timeout: Duration::from_secs(10),
+            gateway: GatewayConfig::default(),
+            quota_save_interval: Duration::from_secs(5),
+            event_buffer: 65_536,
+        }
+    }
 }
 
 /// Serves the admin API on `admin` and the gateway on `gateway` until `shutdown`
@@ -189,10 +205,28 @@ pub async fn serve(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let restored = metering::restore_quotas(&state)
+        .await
+        .map_err(|e| std::io::Error::other(format!("quota state: {}", e.detail)))?;
     snapshot::refresh(&state)
         .await
         .map_err(|e| std::io::Error::other(format!("initial snapshot: {}", e.detail)))?;
+    tracing::debug!(quota_keys = restored, "quota counts restored");
     let housekeeping = jobs::spawn(state.clone(), Duration::from_secs(60));
+    let quota_saver = metering::spawn_quota_saver(state.clone(), options.quota_save_interval);
+    let (events, events_rx) = tollgate_gateway::EventSink::channel(options.event_buffer);
+    let consumer = tokio::spawn(metering::consume(
+        state.clone(),
+        events_rx,
+        Arc::new(metering::EventCounts::default()),
+    ));
+    let services = tollgate_gateway::Services {
+        auth: Arc::new(state.api_key_authenticator()),
+        clock: state.clock.clone(),
+        limiter: state.limiter.clone(),
+        events,
+        decisions: Arc::new(tollgate_policy::DecisionCache::new(65_536)),
+    };
     let (tx, rx) = tokio::sync::watch::channel(false);
     let (router, _) = admin_router(state.clone());
     let admin_rx = rx.clone();
@@ -215,7 +249,7 @@ pub async fn serve(
         tollgate_gateway::serve(
             gateway,
             gw_state.snapshot.clone(),
-            Arc::new(tollgate_gateway::DenyAll),
+            services,
             gw_config,
             async move {
                 let _ = rx.wait_for(|v| *v).await;
@@ -246,6 +280,19 @@ pub async fn serve(
         Err(_) => tracing::warn!("drain timeout reached; closing remaining connections"),
     }
     housekeeping.abort();
+    quota_saver.abort();
+    // The gateway is stopped: its senders are gone, so the consumer ends after writing
+    // what is queued.
+    if tokio::time::timeout(Duration::from_secs(5), consumer)
+        .await
+        .is_err()
+    {
+        tracing::warn!("gateway events still queued at shutdown were not all written");
+    }
+    match metering::save_quotas(&state).await {
+        Ok(n) => tracing::debug!(quota_keys = n, "quota counts saved"),
+        Err(e) => tracing::warn!(error = %e.detail, "saving quota counts at shutdown failed"),
+    }
     state.store.close().await;
     tracing::info!("stopped");
     Ok(())

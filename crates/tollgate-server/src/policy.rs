@@ -11,7 +11,8 @@ use tollgate_policy::{
 };
 use tollgate_terms::ValidatedSheet;
 
-fn name<T: serde::Serialize>(v: &T) -> String {
+/// The serde name of a vocabulary value (`financial`, `marketing`, …).
+pub(crate) fn name<T: serde::Serialize>(v: &T) -> String {
     match serde_json::to_value(v) {
         Ok(serde_json::Value::String(s)) => s,
         Ok(other) => other.to_string(),

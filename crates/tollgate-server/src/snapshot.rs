@@ -1,43 +1,56 @@
-//! Compiles the gateway snapshot from the store (DESIGN.md §4) and installs it. Rebuilds
-//! are serialised and versions rise monotonically; a mutation that changes routing
-//! returns only after its snapshot is live, so the next gateway request sees it.
+//! Compiles the gateway snapshot from the store (DESIGN.md §4) and installs it: routes,
+//! the credential index, every subscription with the compiled plan version it is served
+//! under, and the operator's region table. Rebuilds are serialised and versions rise
+//! monotonically; a mutation that changes what the gateway enforces returns only after
+//! its snapshot is live, so the next gateway request sees it.
+//!
+//! Compiling Cedar is the expensive part, so compiled plan versions are cached by plan
+//! revision and term sheet hash: a key revocation rebuilds the index, not the policies.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use std::sync::atomic::Ordering;
+use tollgate_core::model::{Api, Operation, Plan, TermSheet};
 use tollgate_core::path_template::PathTemplate;
-use tollgate_gateway::{RouteApi, RouteOperation, Snapshot};
+use tollgate_core::{ApiId, OrgId, PlanId};
+use tollgate_gateway::access::{OperationInput, QuotaInput, QuotaPer, RateInput};
+use tollgate_gateway::{
+    Access, AccessInput, PlanInput, PlanRuntime, RouteApi, RouteOperation, Snapshot,
+};
+use tollgate_limits::RatePer;
+use tollgate_policy::{Grant, PlanTerms};
+use tollgate_terms::model::{QuotaPeriod, RatePeriod};
 
 /// Rebuilds the snapshot from committed state and swaps it in.
 pub async fn refresh(state: &AppState) -> Result<u64, ApiError> {
     let mut last = state.snapshot_lock.lock().await;
     let mut tx = state.store.read().await?;
     let apis = tx.routable_apis().await?;
-    drop(tx);
-    let mut routes = Vec::with_capacity(apis.len());
-    for (api, ops) in apis {
-        let mut operations = Vec::with_capacity(ops.len());
-        for op in ops {
-            let method = op.method.parse().map_err(ApiError::internal)?;
-            let template = PathTemplate::parse(&op.path).map_err(ApiError::internal)?;
-            operations.push(RouteOperation {
-                operation_id: op.operation_id,
-                method,
-                template,
-            });
+    let keys = tx.all_api_keys().await?;
+    let subscriptions = tx.gateway_subscriptions().await?;
+    let mut plans: HashMap<PlanId, Plan> = HashMap::new();
+    let mut sheets: HashMap<(OrgId, String), TermSheet> = HashMap::new();
+    for sub in &subscriptions {
+        if !plans.contains_key(&sub.plan_id)
+            && let Some(plan) = tx.get_plan(sub.plan_id).await?
+        {
+            plans.insert(plan.id, plan);
         }
-        routes.push(RouteApi {
-            api_id: api.id,
-            org_id: api.org_id,
-            base_path: api.base_path,
-            hosts: api.hosts,
-            upstreams: api.upstreams,
-            status: api.status,
-            sunset: api.sunset,
-            deprecated_at: None,
-            operations,
-        });
+        if let Some(sha) = &sub.terms_sha256 {
+            let k = (sub.provider_org_id, sha.clone());
+            if !sheets.contains_key(&k)
+                && let Some(sheet) = tx.get_terms_by_hash(sub.provider_org_id, sha).await?
+            {
+                sheets.insert(k, sheet);
+            }
+        }
     }
+    drop(tx);
+
+    let routes = routes(&apis)?;
     let version = *last + 1;
     // One provider's unroutable API must not stop every other change from going live:
     // invalid APIs are left out and reported.
@@ -45,9 +58,239 @@ pub async fn refresh(state: &AppState) -> Result<u64, ApiError> {
     for p in &problems {
         tracing::warn!(version, problem = %p, "API left out of the gateway snapshot");
     }
-    state.snapshot.store(snapshot);
+
+    let catalog = Catalog::new(&apis);
+    let mut joined = Vec::with_capacity(subscriptions.len());
+    let mut used = HashSet::new();
+    for sub in subscriptions {
+        let Some(plan) = plans.get(&sub.plan_id) else {
+            tracing::warn!(subscription = %sub.id, "subscription's plan is missing; left out");
+            continue;
+        };
+        let sheet = match &sub.terms_sha256 {
+            Some(sha) => match sheets.get(&(sub.provider_org_id, sha.clone())) {
+                Some(sheet) => Some(sheet),
+                None => {
+                    tracing::warn!(subscription = %sub.id, "subscription's term sheet is missing; left out");
+                    continue;
+                }
+            },
+            None => None,
+        };
+        match plan_runtime(state, &catalog, plan, sheet) {
+            Ok((key, runtime)) => {
+                used.insert(key);
+                joined.push((sub, runtime));
+            }
+            Err(e) => {
+                tracing::warn!(subscription = %sub.id, error = %e.detail, "plan version does not compile; subscription left out");
+            }
+        }
+    }
+    // Forget compiled versions no subscription uses any more.
+    state
+        .plan_cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|k, _| used.contains(k));
+
+    let input = AccessInput {
+        keys,
+        subscriptions: joined,
+        api_slugs: apis.iter().map(|(a, _)| (a.id, a.slug.clone())).collect(),
+        regions: state.regions(),
+    };
+    let access = match Access::build(input) {
+        Ok((access, problems)) => {
+            for p in problems {
+                tracing::warn!(version, problem = %p, "gateway credential index");
+            }
+            access
+        }
+        Err(e) => return Err(ApiError::internal(format!("gateway access index: {e}"))),
+    };
+    let (key_count, sub_count) = access.counts();
+    state.snapshot.store(snapshot.with_access(access));
     *last = version;
     state.ready.store(true, Ordering::Release);
-    tracing::debug!(version, "gateway snapshot installed");
+    tracing::debug!(
+        version,
+        keys = key_count,
+        subscriptions = sub_count,
+        "gateway snapshot installed"
+    );
     Ok(version)
+}
+
+fn routes(apis: &[(Api, Vec<Operation>)]) -> Result<Vec<RouteApi>, ApiError> {
+    let mut routes = Vec::with_capacity(apis.len());
+    for (api, ops) in apis {
+        let mut operations = Vec::with_capacity(ops.len());
+        for op in ops {
+            let method = op.method.parse().map_err(ApiError::internal)?;
+            let template = PathTemplate::parse(&op.path).map_err(ApiError::internal)?;
+            operations.push(RouteOperation {
+                operation_id: op.operation_id.clone(),
+                method,
+                template,
+            });
+        }
+        routes.push(RouteApi {
+            api_id: api.id,
+            org_id: api.org_id,
+            base_path: api.base_path.clone(),
+            hosts: api.hosts.clone(),
+            upstreams: api.upstreams.clone(),
+            status: api.status,
+            sunset: api.sunset,
+            deprecated_at: None,
+            operations,
+        });
+    }
+    Ok(routes)
+}
+
+/// The routed APIs by id: slug and operation ids.
+struct Catalog<'a> {
+    apis: HashMap<ApiId, (&'a str, Vec<&'a str>)>,
+}
+
+impl<'a> Catalog<'a> {
+    fn new(apis: &'a [(Api, Vec<Operation>)]) -> Self {
+        Self {
+            apis: apis
+                .iter()
+                .map(|(a, ops)| {
+                    (
+                        a.id,
+                        (
+                            a.slug.as_str(),
+                            ops.iter().map(|o| o.operation_id.as_str()).collect(),
+                        ),
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The compiled plan version a subscription is served under (cached), and its cache key.
+fn plan_runtime(
+    state: &AppState,
+    catalog: &Catalog<'_>,
+    plan: &Plan,
+    sheet: Option<&TermSheet>,
+) -> Result<(String, Arc<PlanRuntime>), ApiError> {
+    let cache_key = match sheet {
+        Some(t) => format!("{}:{}:{}@{}", plan.id, plan.revision, t.sheet_id, t.sha256),
+        None => format!("{}:{}:none", plan.id, plan.revision),
+    };
+    if let Some(hit) = state
+        .plan_cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&cache_key)
+    {
+        return Ok((cache_key, hit.clone()));
+    }
+    let operator = state.operator_policies();
+    let input = match sheet {
+        Some(t) => {
+            let v = crate::routes::terms::revalidate(t)?;
+            let compiled = crate::policy::compile(t, &v, &operator)?;
+            let limits = &v.sheet().limits;
+            PlanInput {
+                plan_id: plan.id,
+                coverage: plan.apis.clone(),
+                compiled,
+                operations: v
+                    .operations()
+                    .iter()
+                    .map(|op| OperationInput {
+                        api: op.api.clone(),
+                        operation_id: op
+                            .operation_id
+                            .clone()
+                            .unwrap_or_else(|| op.operation.to_string()),
+                        group: op.group.clone(),
+                        categories: op.categories.iter().map(crate::policy::name).collect(),
+                    })
+                    .collect(),
+                rates: limits
+                    .rate
+                    .iter()
+                    .map(|r| RateInput {
+                        group: r.group.clone(),
+                        requests: r.requests,
+                        per: match r.per {
+                            RatePeriod::Second => RatePer::Second,
+                            RatePeriod::Minute => RatePer::Minute,
+                            RatePeriod::Hour => RatePer::Hour,
+                        },
+                        burst: r.burst.unwrap_or(r.requests),
+                    })
+                    .collect(),
+                quotas: limits
+                    .quota
+                    .iter()
+                    .map(|q| QuotaInput {
+                        group: q.group.clone(),
+                        requests: q.requests,
+                        per: match q.per {
+                            QuotaPeriod::Day => QuotaPer::Day,
+                            QuotaPeriod::CalendarMonth => QuotaPer::CalendarMonth,
+                            QuotaPeriod::BillingPeriod => QuotaPer::BillingPeriod,
+                        },
+                    })
+                    .collect(),
+                limits_tz: v.limits_time_zone().clone(),
+            }
+        }
+        None => {
+            // A plan without terms grants what it includes, with no limits; the operator
+            // policies still apply.
+            let grants = plan
+                .apis
+                .iter()
+                .filter_map(|pa| {
+                    let (slug, all) = catalog.apis.get(&pa.api_id)?;
+                    let operations: Vec<String> = match &pa.operations {
+                        Some(ops) => ops.clone(),
+                        None => all.iter().map(|s| (*s).to_owned()).collect(),
+                    };
+                    (!operations.is_empty()).then(|| Grant {
+                        api: (*slug).to_owned(),
+                        operations,
+                        scopes: Vec::new(),
+                    })
+                })
+                .collect();
+            let terms = PlanTerms {
+                key: format!("{}@r{}", plan.id, plan.revision),
+                grants,
+                window: None,
+                regions: None,
+                sensitive: Vec::new(),
+                purposes: None,
+            };
+            let compiled = tollgate_policy::compile(&terms, &operator)
+                .map_err(|e| ApiError::internal(format!("plan {} policy: {e}", plan.id)))?;
+            PlanInput {
+                plan_id: plan.id,
+                coverage: plan.apis.clone(),
+                compiled,
+                operations: Vec::new(),
+                rates: Vec::new(),
+                quotas: Vec::new(),
+                limits_tz: jiff::tz::TimeZone::UTC,
+            }
+        }
+    };
+    let runtime = Arc::new(PlanRuntime::new(input).map_err(|e| ApiError::internal(e.to_string()))?);
+    state
+        .plan_cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(cache_key.clone(), runtime.clone());
+    Ok((cache_key, runtime))
 }

@@ -45,6 +45,13 @@ pub struct AppState {
     /// Operator-wide Cedar policies (e.g. a global embargo), always applied beside every
     /// plan's policies; every sheet is compiled against them at publish time.
     pub operator_policies: std::sync::RwLock<tollgate_policy::OperatorPolicies>,
+    /// The operator's CIDR → region table (term sheets restrict calls by region).
+    pub regions: std::sync::RwLock<tollgate_policy::RegionTable>,
+    /// Compiled plan versions by plan revision and sheet hash (see `snapshot`).
+    pub plan_cache:
+        std::sync::Mutex<std::collections::HashMap<String, Arc<tollgate_gateway::PlanRuntime>>>,
+    /// The gateway's rate limits and quotas (persisted by housekeeping).
+    pub limiter: Arc<tollgate_limits::LocalLimiter>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -179,6 +186,9 @@ impl AppState {
             draining: AtomicBool::new(false),
             marketplace_id,
             operator_policies: std::sync::RwLock::new(tollgate_policy::OperatorPolicies::none()),
+            regions: std::sync::RwLock::default(),
+            plan_cache: std::sync::Mutex::default(),
+            limiter: Arc::new(tollgate_limits::LocalLimiter::new()),
         })
     }
 
@@ -208,6 +218,32 @@ impl AppState {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// The operator's region table.
+    pub fn regions(&self) -> tollgate_policy::RegionTable {
+        self.regions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Replaces the operator policies; compiled plan versions are dropped so the next
+    /// snapshot compiles every plan against them.
+    pub fn set_operator_policies(&self, policies: tollgate_policy::OperatorPolicies) {
+        *self
+            .operator_policies
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = policies;
+        self.plan_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// The gateway's API-key check, keyed with the same pepper as stored key digests.
+    pub fn api_key_authenticator(&self) -> tollgate_gateway::ApiKeyAuthenticator {
+        tollgate_gateway::ApiKeyAuthenticator::new(self.token_key.clone())
     }
 
     /// Whether the server is ready for traffic.

@@ -326,13 +326,14 @@ struct SubscriptionRow {
     plan_id: String,
     provider_org_id: String,
     state: String,
+    mode: String,
     terms_sha256: Option<String>,
     created_at: OffsetDateTime,
     updated_at: OffsetDateTime,
     revision: i64,
 }
 
-const SUB_COLS: &str = "id, app_id, consumer_org_id, plan_id, provider_org_id, state, terms_sha256, created_at, updated_at, revision";
+const SUB_COLS: &str = "id, app_id, consumer_org_id, plan_id, provider_org_id, state, mode, terms_sha256, created_at, updated_at, revision";
 
 #[derive(FromRow)]
 struct TransitionRow {
@@ -1443,8 +1444,8 @@ impl Tx {
     pub async fn insert_subscription(&mut self, s: &Subscription) -> Result<()> {
         on_tx!(self, |c| {
             sqlx::query(
-            "INSERT INTO subscriptions (id, app_id, consumer_org_id, plan_id, provider_org_id, state, created_at, updated_at, revision, terms_sha256)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            "INSERT INTO subscriptions (id, app_id, consumer_org_id, plan_id, provider_org_id, state, created_at, updated_at, revision, terms_sha256, mode)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         )
         .bind(s.id.to_string())
         .bind(s.app_id.to_string())
@@ -1456,6 +1457,7 @@ impl Tx {
         .bind(s.updated_at)
         .bind(s.revision)
         .bind(&s.terms_sha256)
+        .bind(s.mode.as_str())
         .execute(c)
         .await?
         .rows_affected()
@@ -1522,6 +1524,7 @@ impl Tx {
                 plan_id: parse_id(&r.plan_id)?,
                 provider_org_id: parse_id(&r.provider_org_id)?,
                 state: parse_enum(&r.state)?,
+                mode: parse_enum(&r.mode)?,
                 terms_sha256: r.terms_sha256,
                 history: mine
                     .into_iter()
@@ -1818,6 +1821,34 @@ impl Tx {
             .fetch_all(c)
             .await?);
         rows.into_iter().map(ApiKeyRow::into_key).collect()
+    }
+
+    /// Every subscription that is not cancelled, without its history: what the gateway
+    /// snapshot needs.
+    pub async fn gateway_subscriptions(&mut self) -> Result<Vec<Subscription>> {
+        let sql =
+            format!("SELECT {SUB_COLS} FROM subscriptions WHERE state <> 'cancelled' ORDER BY id");
+        let rows: Vec<SubscriptionRow> = on_tx!(self, |c| sqlx::query_as(AssertSqlSafe(sql))
+            .fetch_all(c)
+            .await?);
+        rows.into_iter()
+            .map(|r| {
+                Ok(Subscription {
+                    id: parse_id(&r.id)?,
+                    app_id: parse_id(&r.app_id)?,
+                    consumer_org_id: parse_id(&r.consumer_org_id)?,
+                    plan_id: parse_id(&r.plan_id)?,
+                    provider_org_id: parse_id(&r.provider_org_id)?,
+                    state: parse_enum(&r.state)?,
+                    mode: parse_enum(&r.mode)?,
+                    terms_sha256: r.terms_sha256,
+                    history: Vec::new(),
+                    created_at: r.created_at,
+                    updated_at: r.updated_at,
+                    revision: r.revision,
+                })
+            })
+            .collect()
     }
 
     /// Every key with its keyed hash, for the gateway's credential index.

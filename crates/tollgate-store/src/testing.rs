@@ -128,6 +128,15 @@ pub async fn each_backend() -> Vec<(Store, TestDb)> {
     out
 }
 
+/// A migrated SQLite store in a temp file, for tests whose subject is not the store.
+pub async fn sqlite() -> (Store, TestDb) {
+    let dir = tempfile_dir();
+    let url = format!("sqlite:{}/tollgate.db", dir.display());
+    let s = Store::connect(&url).await.expect("sqlite store");
+    s.migrate().await.expect("sqlite migrations");
+    (s, TestDb::Sqlite(dir))
+}
+
 fn tempfile_dir() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("tollgate-test-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).expect("temp dir");

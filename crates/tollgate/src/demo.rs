@@ -85,7 +85,7 @@ pub fn terms(pro: bool) -> Value {
             {"id": "liability", "title": "Liability", "body": "Forecasts are estimates; the provider is not liable for decisions taken on them."}
         ],
         "grants": [{"api": "weather", "operations": ["listCities", "getForecast"], "scopes": ["weather:read"], "group": "forecasts"}],
-        "data": {"purposes": ["service-provision"], "retention_days": 30},
+        "data": {"retention_days": 30},
         "limits": {
             "time_zone": "Europe/Paris",
             "rate": [{"group": "forecasts", "requests": 5, "per": "second", "burst": 10}],
@@ -100,9 +100,9 @@ pub fn terms(pro: bool) -> Value {
         sheet["limits"]["rate"] = json!([{"group": "forecasts", "requests": 50, "per": "second", "burst": 100}, {"group": "alerts", "requests": 10, "per": "minute"}]);
         sheet["limits"]["quota"] =
             json!([{"group": "forecasts", "requests": 1000000, "per": "calendar_month"}]);
+        // Pro serves personal data (alert locations): calls declare their purpose.
+        sheet["data"]["purposes"] = json!(["service-provision"]);
         sheet["sla"] = json!({"availability": "99.9", "latency": {"percentile": 95, "ms": 300}, "credits": [{"below": "99.9", "credit": "10"}, {"below": "99", "credit": "25"}]});
-    } else {
-        sheet["windows"] = json!({"time_zone": "Europe/Paris", "allowed": [{"days": ["mon", "tue", "wed", "thu", "fri"], "from": "08:00", "to": "20:00"}]});
     }
     sheet
 }

@@ -149,10 +149,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let policies = tollgate_policy::OperatorPolicies::parse(&text)
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         tracing::info!(path = %path.display(), count = policies.ids().count(), "operator policies loaded");
-        *state
-            .operator_policies
-            .write()
-            .unwrap_or_else(|e| e.into_inner()) = policies;
+        state.set_operator_policies(policies);
     }
 
     let admin = TcpListener::bind(cfg.admin_listen)
@@ -197,6 +194,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let options = ServeOptions {
         drain_timeout: cfg.drain_timeout,
         gateway: GatewayConfig::default(),
+        ..ServeOptions::default()
     };
     tollgate_server::serve(state, admin, gateway, options, shutdown).await?;
     if let Some(t) = demo_upstream {

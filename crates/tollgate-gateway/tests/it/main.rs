@@ -32,6 +32,9 @@ use tollgate_gateway::{
     SnapshotHandle, serve,
 };
 
+mod tls;
+mod upstream;
+
 // ---- the echo upstream -----------------------------------------------------------------
 
 /// A small upstream: answers every request with JSON describing what it received.
@@ -170,6 +173,9 @@ fn test_config() -> GatewayConfig {
         max_body_bytes: 1024,
         max_header_bytes: 8 * 1024,
         drain_timeout: Duration::from_secs(10),
+        // Health probes would count as upstream hits; the tests of them turn them on.
+        health: None,
+        ..GatewayConfig::default()
     }
 }
 

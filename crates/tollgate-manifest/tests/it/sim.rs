@@ -66,6 +66,7 @@ fn import_subscription(cat: &mut Catalog, r: ImportSubscription) -> Subscription
         plan_id: plan.id,
         provider_org_id: plan.org_id,
         state: r.state,
+        mode: r.mode,
         terms_sha256: r.acceptances.last().map(|a| a.record.terms_sha256.clone()),
         history: Vec::new(),
         created_at: T0,

@@ -74,6 +74,7 @@ fn subscribe(cat: &mut Catalog, s: &Signer, plan: &str, state: SubscriptionState
         plan_id: p.id,
         provider_org_id: p.org_id,
         state,
+        mode: Default::default(),
         terms_sha256: Some(sheet.sha256.clone()),
         history: Vec::new(),
         created_at: T0,
@@ -155,6 +156,7 @@ fn export_apply_export_keeps_the_signed_records() {
         state,
         acceptances,
         verification_keys,
+        ..
     }) = steps.last()
     else {
         panic!("{steps:#?}")

@@ -546,7 +546,7 @@ async fn delete_app(
         },
     )
     .await?;
-    commit(&st, tx, false).await?;
+    commit(&st, tx, true).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -640,11 +640,11 @@ async fn create_subscription(
     if open
         .items
         .iter()
-        .any(|s| s.state != SubscriptionState::Cancelled)
+        .any(|s| s.state != SubscriptionState::Cancelled && s.mode == req.mode)
     {
         return Err(ApiError::new(
             ErrorCode::Conflict,
-            "the app already has an open subscription to this plan",
+            "the app already has an open subscription of this mode to this plan",
         ));
     }
     // The plan's terms must be accepted, by hash, to subscribe at all.
@@ -677,6 +677,7 @@ async fn create_subscription(
         plan_id: plan.id,
         provider_org_id: plan.org_id,
         state,
+        mode: req.mode,
         terms_sha256: terms.as_ref().map(|t| t.sha256.clone()),
         history: vec![SubscriptionTransition {
             from: None,
@@ -1081,11 +1082,11 @@ async fn import_subscription(
     if open
         .items
         .iter()
-        .any(|s| s.state != SubscriptionState::Cancelled)
+        .any(|s| s.state != SubscriptionState::Cancelled && s.mode == req.mode)
     {
         return Err(ApiError::new(
             ErrorCode::Conflict,
-            "the app already has an open subscription to this plan",
+            "the app already has an open subscription of this mode to this plan",
         ));
     }
     let now = st.now();
@@ -1134,6 +1135,7 @@ async fn import_subscription(
         plan_id: plan.id,
         provider_org_id: plan.org_id,
         state: req.state,
+        mode: req.mode,
         terms_sha256: req
             .acceptances
             .last()

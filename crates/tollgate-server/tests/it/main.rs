@@ -1,6 +1,7 @@
 //! Admin API tests through the real router (no socket), on SQLite and PostgreSQL.
 
 mod behaviour;
+mod gateway;
 mod harness;
 mod isolation;
 mod terms;

@@ -160,6 +160,42 @@ fn http(method: &str, url: &str, token: Option<&str>, body: Option<&Value>) -> (
     )
 }
 
+/// GET through the gateway with an API key: status, lowercased response head, body.
+fn gateway_get(url: &str, key: &str) -> (u16, String, String) {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let req = format!(
+        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nX-API-Key: {key}\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).unwrap();
+    let text = String::from_utf8_lossy(&resp);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head.to_ascii_lowercase(), body.to_owned())
+}
+
+/// The remaining count of the named policy in a `ratelimit:` line of `head`.
+fn remaining(head: &str, policy: &str) -> u64 {
+    let line = head
+        .lines()
+        .find(|l| l.starts_with("ratelimit:"))
+        .unwrap_or_else(|| panic!("no RateLimit field in {head}"));
+    let item = line
+        .split(',')
+        .find(|i| i.contains(&format!("\"{policy}\"")))
+        .unwrap_or_else(|| panic!("no {policy} in {line}"));
+    item.split(';')
+        .find_map(|p| p.trim().strip_prefix("r="))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 fn dechunk(mut s: &str) -> String {
     let mut out = String::new();
     while let Some((len, rest)) = s.split_once("\r\n") {
@@ -409,6 +445,22 @@ fn the_demo_marketplace_is_real() {
         problem["type"],
         "https://tollgate.dev/problems/credential-required"
     );
+    // With the README tour's key, the call goes through, limited and metered.
+    let forecast = format!("http://{}/weather/v1/forecast/lima", s.gateway);
+    let (status, head, body) = gateway_get(&forecast, key);
+    assert_eq!(status, 200, "{head}{body}");
+    assert!(body.contains("lima"), "{body}");
+    assert!(head.contains("tollgate-usage-id: "), "{head}");
+    assert!(
+        head.contains(
+            "ratelimit-policy: \"forecasts-second\";q=10;w=2, \"forecasts-month\";q=10000;"
+        ),
+        "{head}"
+    );
+    let before_restart = remaining(&head, "forecasts-month");
+    let (status, head, _) = gateway_get(&forecast, key);
+    assert_eq!(status, 200);
+    assert_eq!(remaining(&head, "forecasts-month"), before_restart - 1);
     assert_eq!(s.stop(), 0);
     // A restart keeps the demo and points its API at the new upstream port.
     let s = Server::start(dir.path(), &["--demo"], &[]);
@@ -428,6 +480,13 @@ fn the_demo_marketplace_is_real() {
         None,
     );
     assert_eq!(api["upstreams"][0], demo2["upstream_url"]);
+    // The month's quota count survived the restart.
+    let (status, head, body) = gateway_get(
+        &format!("http://{}/weather/v1/forecast/lima", s.gateway),
+        key,
+    );
+    assert_eq!(status, 200, "{head}{body}");
+    assert_eq!(remaining(&head, "forecasts-month"), before_restart - 2);
     assert_eq!(s.stop(), 0);
 }
 

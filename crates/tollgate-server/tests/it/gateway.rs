@@ -1,0 +1,724 @@
+//! The gateway in front of a real upstream on 127.0.0.1, configured through the admin
+//! API: every API-key failure with its status and problem type, live revocation,
+//! suspension and plan changes, Cedar decisions with an injected clock, exact quotas under
+//! concurrency, GCRA burst and refill, and the RateLimit fields.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tollgate_gateway::{EventSink, GatewayConfig, GatewayEvent, Services};
+
+use crate::harness::{App, OPERATOR_TOKEN, Tenant, id, tenant};
+
+const PROBLEMS: &str = "https://tollgate.dev/problems/";
+
+/// The upstream: answers every request with what it received.
+async fn start_upstream() -> SocketAddr {
+    let router = axum::Router::new().fallback(|req: axum::extract::Request| async move {
+        axum::Json(
+            json!({"path": req.uri().path(), "method": req.method().as_str(),
+            "authorization": req.headers().get("authorization").is_some(),
+            "x_api_key": req.headers().get("x-api-key").is_some()}),
+        )
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    addr
+}
+
+fn now(app: &App) -> time::OffsetDateTime {
+    tollgate_core::clock::Clock::now(&*app.clock)
+}
+
+/// Moves the clock to the next 01:00 UTC, so a test's hours stay in one UTC day.
+fn to_early_morning(app: &App) {
+    let t = now(app);
+    let target = (t + time::Duration::days(1)).replace_time(time::macros::time!(1:00));
+    app.clock.advance(target - t);
+}
+
+struct Gw {
+    addr: SocketAddr,
+    client: Client<HttpConnector, Full<Bytes>>,
+    events: mpsc::Receiver<GatewayEvent>,
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Value,
+}
+
+impl Answer {
+    fn problem(&self) -> &str {
+        self.body["type"]
+            .as_str()
+            .and_then(|t| t.strip_prefix(PROBLEMS))
+            .unwrap_or("")
+    }
+
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .map_or("", |v| v.to_str().unwrap_or(""))
+    }
+}
+
+async fn start_gateway(app: &App) -> Gw {
+    let (events, rx) = EventSink::channel(1024);
+    let services = Services {
+        auth: Arc::new(app.state.api_key_authenticator()),
+        clock: app.clock.clone(),
+        limiter: app.state.limiter.clone(),
+        events,
+        decisions: Arc::new(tollgate_policy::DecisionCache::new(1024)),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = GatewayConfig {
+        health: None,
+        ..GatewayConfig::default()
+    };
+    let handle = app.state.snapshot.clone();
+    tokio::spawn(async move {
+        tollgate_gateway::serve(listener, handle, services, config, std::future::pending()).await
+    });
+    Gw {
+        addr,
+        client: Client::builder(TokioExecutor::new()).build_http(),
+        events: rx,
+    }
+}
+
+impl Gw {
+    async fn call(&self, method: Method, path: &str, headers: &[(&str, &str)]) -> Answer {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", self.addr));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = self
+            .client
+            .request(req.body(Full::new(Bytes::new())).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        Answer {
+            status,
+            headers,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+
+    async fn get(&self, path: &str, key: &str) -> Answer {
+        self.call(
+            Method::GET,
+            path,
+            &[("authorization", &format!("Bearer {key}"))],
+        )
+        .await
+    }
+}
+
+/// Provider `p` publishes `echo` (listPets, getPet, createPet) in front of the upstream,
+/// with a plan whose published sheet grants reads (scope `pets:read`) and writes
+/// (`pets:write`) with the given limits; consumer `c` subscribes. Returns (plan id, api
+/// id, subscription id).
+async fn marketplace(
+    app: &App,
+    p: &Tenant,
+    c: &Tenant,
+    upstream: SocketAddr,
+    limits: Value,
+    windows: Option<Value>,
+) -> (String, String, String) {
+    let openapi = json!({
+        "openapi": "3.1.0",
+        "info": {"title": "Echo", "version": "1"},
+        "paths": {
+            "/pets": {
+                "get": {"operationId": "listPets", "responses": {"200": {"description": "ok"}}},
+                "post": {"operationId": "createPet", "responses": {"201": {"description": "ok"}}}
+            },
+            "/pets/{id}": {"get": {"operationId": "getPet", "parameters": [{"name": "id", "in": "path", "required": true}], "responses": {"200": {"description": "ok"}}}}
+        }
+    });
+    let api = id(&app
+        .create(
+            "/v1/apis",
+            &p.developer,
+            json!({"org_id": p.org, "slug": "echo", "name": "Echo",
+        "base_path": "/echo/v1", "upstreams": [format!("http://{upstream}")], "openapi": openapi}),
+        )
+        .await);
+    app.ok_patch(
+        &format!("/v1/apis/{api}"),
+        &p.developer,
+        json!({"status": "published"}),
+    )
+    .await;
+    let mut sheet = json!({
+        "id": "echo-terms", "version": "1.0.0", "title": "Echo terms", "effective": "2026-01-01",
+        "jurisdiction": "NL", "governing_law": "the laws of the Netherlands", "language": "en",
+        "sections": [{"id": "use", "title": "Use", "body": "Be kind."}],
+        "grants": [
+            {"api": "echo", "operations": ["listPets", "getPet"], "scopes": ["pets:read"], "group": "read"},
+            {"api": "echo", "operations": ["createPet"], "scopes": ["pets:write"], "group": "write"}
+        ],
+        "limits": limits,
+        "notice": {"days": 30, "on_expiry": "suspend"}
+    });
+    if let Some(w) = windows {
+        sheet["windows"] = w;
+    }
+    let terms = app
+        .create(
+            "/v1/terms",
+            &p.owner,
+            json!({"org_id": p.org, "document": sheet}),
+        )
+        .await;
+    let r = app
+        .call(
+            Method::POST,
+            &format!("/v1/terms/{}/publish", id(&terms)),
+            Some(&p.owner),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let plan = id(&app.create("/v1/plans", &p.owner, json!({"org_id": p.org, "slug": "echo", "name": "Echo", "visibility": "public", "apis": [{"api_id": api}]})).await);
+    app.ok_patch(
+        &format!("/v1/plans/{plan}"),
+        &p.owner,
+        json!({"terms_id": id(&terms), "status": "published"}),
+    )
+    .await;
+    let sub = id(&app
+        .create(
+            "/v1/subscriptions",
+            &c.developer,
+            json!({"app_id": c.app, "plan_id": plan, "accept_terms": terms["sha256"]}),
+        )
+        .await);
+    (plan, api, sub)
+}
+
+async fn key(app: &App, c: &Tenant, body: Value) -> (String, String) {
+    let k = app
+        .create(&format!("/v1/apps/{}/keys", c.app), &c.developer, body)
+        .await;
+    (id(&k), k["secret"].as_str().unwrap().to_owned())
+}
+
+async fn two_tenants(app: &App) -> (Tenant, Tenant) {
+    (tenant(app, "prov").await, tenant(app, "cons").await)
+}
+
+#[tokio::test]
+async fn api_key_failures_each_have_their_status_and_type() {
+    let (store, db) = tollgate_store::testing::sqlite().await;
+    let app = App::new(store).await;
+    let (p, c) = two_tenants(&app).await;
+    let upstream = start_upstream().await;
+    let limits = json!({"time_zone": "UTC"});
+    marketplace(&app, &p, &c, upstream, limits, None).await;
+    let gw = start_gateway(&app).await;
+    // The harness tenant already has two usable live keys: revoke them to make room.
+    for k in app
+        .get(&format!("/v1/apps/{}/keys", c.app), &c.developer)
+        .await
+        .body
+        .as_array()
+        .unwrap()
+    {
+        let r = app
+            .post(
+                &format!("/v1/apps/{}/keys/{}/revoke", c.app, id(k)),
+                &c.developer,
+                json!({}),
+            )
+            .await;
+        assert!(r.status.is_success(), "{}", r.body);
+    }
+    let (good_id, good) = key(&app, &c, json!({"name": "good", "mode": "live", "expires_in_days": 30, "scopes": ["pets:read", "pets:write"]})).await;
+
+    // Happy path: forwarded, credential stripped, metered.
+    let ok = gw.get("/echo/v1/pets", &good).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert_eq!(ok.body["path"], "/pets");
+    assert_eq!(
+        ok.body["authorization"], false,
+        "the key must not reach the upstream"
+    );
+    let usage_id = ok.header("tollgate-usage-id").to_owned();
+    assert!(uuid::Uuid::parse_str(&usage_id).is_ok(), "{usage_id}");
+    let via_header = gw
+        .call(Method::GET, "/echo/v1/pets/7", &[("x-api-key", &good)])
+        .await;
+    assert_eq!(via_header.status, StatusCode::OK);
+    assert_eq!(via_header.body["x_api_key"], false);
+
+    // 401s: missing, malformed, bad checksum, unknown.
+    let missing = gw.call(Method::GET, "/echo/v1/pets", &[]).await;
+    assert_eq!(
+        (missing.status, missing.problem()),
+        (StatusCode::UNAUTHORIZED, "credential-required")
+    );
+    assert!(missing.header("www-authenticate").starts_with("Bearer"));
+    let malformed = gw.get("/echo/v1/pets", "not-a-key").await;
+    assert_eq!(
+        (malformed.status, malformed.problem()),
+        (StatusCode::UNAUTHORIZED, "credential-malformed")
+    );
+    let basic = gw
+        .call(
+            Method::GET,
+            "/echo/v1/pets",
+            &[("authorization", "Basic dXNlcjpwYXNz")],
+        )
+        .await;
+    assert_eq!(basic.problem(), "credential-malformed");
+    let mut typo = good.clone().into_bytes();
+    let i = typo.len() - 10;
+    typo[i] = if typo[i] == b'a' { b'b' } else { b'a' };
+    let typo = String::from_utf8(typo).unwrap();
+    let checksum = gw.get("/echo/v1/pets", &typo).await;
+    assert_eq!(
+        (checksum.status, checksum.problem()),
+        (StatusCode::UNAUTHORIZED, "credential-checksum")
+    );
+    let stranger = tollgate_core::apikey::format(tollgate_core::apikey::KeyMode::Live, [7; 16]);
+    let unknown = gw.get("/echo/v1/pets", &stranger).await;
+    assert_eq!(
+        (unknown.status, unknown.problem()),
+        (StatusCode::UNAUTHORIZED, "credential-unknown")
+    );
+    // A stranger learns nothing about the API's shape: an unknown path is also a 401.
+    let probe = gw.get("/echo/v1/nothing-here", &stranger).await;
+    assert_eq!(probe.status, StatusCode::UNAUTHORIZED);
+
+    // Out of scope: a key limited to listPets, and a key without the write scope.
+    let (_, narrow) = key(&app, &c, json!({"name": "narrow", "mode": "live", "expires_in_days": 30, "scopes": ["pets:read"], "operations": ["echo/listPets"]})).await;
+    assert_eq!(
+        gw.get("/echo/v1/pets", &narrow).await.status,
+        StatusCode::OK
+    );
+    let other_op = gw.get("/echo/v1/pets/1", &narrow).await;
+    assert_eq!(
+        (other_op.status, other_op.problem()),
+        (StatusCode::FORBIDDEN, "scope-denied")
+    );
+    let write = gw
+        .call(Method::POST, "/echo/v1/pets", &[("x-api-key", &narrow)])
+        .await;
+    assert_eq!(
+        (write.status, write.problem()),
+        (StatusCode::FORBIDDEN, "scope-denied")
+    );
+    assert!(
+        !write.body.to_string().contains("echo-terms@"),
+        "no policy internals: {}",
+        write.body
+    );
+    app.post(
+        &format!(
+            "/v1/apps/{}/keys/{}/revoke",
+            c.app,
+            id(&app
+                .get(&format!("/v1/apps/{}/keys", c.app), &c.developer)
+                .await
+                .body
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|k| k["name"] == "narrow")
+                .unwrap()
+                .clone())
+        ),
+        &c.developer,
+        json!({}),
+    )
+    .await;
+
+    // Wrong IP: the key allows only a documentation network.
+    let (_, fenced) = key(&app, &c, json!({"name": "fenced", "mode": "live", "expires_in_days": 30, "scopes": ["pets:read"], "ip_allowlist": ["203.0.113.0/24"]})).await;
+    let ip = gw.get("/echo/v1/pets", &fenced).await;
+    assert_eq!(
+        (ip.status, ip.problem()),
+        (StatusCode::FORBIDDEN, "ip-denied")
+    );
+
+    // Revoked: refused from the very next request.
+    let r = app
+        .post(
+            &format!("/v1/apps/{}/keys/{good_id}/revoke", c.app),
+            &c.developer,
+            json!({}),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+    let revoked = gw.get("/echo/v1/pets", &good).await;
+    assert_eq!(
+        (revoked.status, revoked.problem()),
+        (StatusCode::UNAUTHORIZED, "credential-revoked")
+    );
+
+    // Expired: the clock moves past the key's lifetime.
+    app.post(
+        &format!(
+            "/v1/apps/{}/keys/{}/revoke",
+            c.app,
+            id(&app
+                .get(&format!("/v1/apps/{}/keys", c.app), &c.developer)
+                .await
+                .body
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|k| k["name"] == "fenced")
+                .unwrap()
+                .clone())
+        ),
+        &c.developer,
+        json!({}),
+    )
+    .await;
+    let (_, short) = key(
+        &app,
+        &c,
+        json!({"name": "short", "mode": "live", "expires_in_days": 1, "scopes": ["pets:read"]}),
+    )
+    .await;
+    assert_eq!(gw.get("/echo/v1/pets", &short).await.status, StatusCode::OK);
+    app.clock.advance(time::Duration::days(2));
+    let expired = gw.get("/echo/v1/pets", &short).await;
+    assert_eq!(
+        (expired.status, expired.problem()),
+        (StatusCode::UNAUTHORIZED, "credential-expired")
+    );
+
+    // A test key never reaches the live subscription.
+    let (_, test_key) = key(
+        &app,
+        &c,
+        json!({"name": "sandbox", "mode": "test", "expires_in_days": 30, "scopes": ["pets:read"]}),
+    )
+    .await;
+    let test = gw.get("/echo/v1/pets", &test_key).await;
+    assert_eq!(
+        (test.status, test.problem()),
+        (StatusCode::FORBIDDEN, "subscription-required")
+    );
+    drop(gw);
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn suspension_plan_changes_and_windows_are_seen_by_the_next_request() {
+    let (store, db) = tollgate_store::testing::sqlite().await;
+    let app = App::new(store).await;
+    let (p, c) = two_tenants(&app).await;
+    let upstream = start_upstream().await;
+    // Calls only on weekdays, 09:00–17:00 in Paris.
+    let windows = json!({"time_zone": "Europe/Paris", "allowed": [{"days": ["mon", "tue", "wed", "thu", "fri"], "from": "09:00", "to": "17:00"}]});
+    let (plan, api, sub) = marketplace(&app, &p, &c, upstream, json!({}), Some(windows)).await;
+    let mut gw = start_gateway(&app).await;
+    let (_, k) = key(
+        &app,
+        &c,
+        json!({"name": "k", "mode": "live", "expires_in_days": 300, "scopes": ["pets:read"]}),
+    )
+    .await;
+
+    // Move the clock to the next Monday 10:00 Paris (08:00 or 09:00 UTC).
+    let now = now(&app);
+    let days = (7 - now.weekday().number_days_from_monday()) % 7;
+    let days = if days == 0 { 7 } else { days };
+    let monday =
+        (now + time::Duration::days(i64::from(days))).replace_time(time::macros::time!(9:00));
+    app.clock.advance(monday - now);
+    let ok = gw.get("/echo/v1/pets", &k).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    // Saturday noon: denied by the window, with the reason class but no policy ids.
+    app.clock
+        .advance(time::Duration::days(5) + time::Duration::hours(3));
+    let weekend = gw.get("/echo/v1/pets", &k).await;
+    assert_eq!(
+        (weekend.status, weekend.problem()),
+        (StatusCode::FORBIDDEN, "access-denied")
+    );
+    assert!(
+        weekend.body["detail"].as_str().unwrap().contains("time"),
+        "{}",
+        weekend.body
+    );
+    assert!(!weekend.body.to_string().contains("/window"));
+    // The denial reached the event channel with its policy ids.
+    let denied = loop {
+        match gw.events.recv().await.unwrap() {
+            GatewayEvent::Denied(d) => break d,
+            GatewayEvent::Usage(_) => continue,
+        }
+    };
+    assert!(
+        denied.reasons.iter().any(|r| r.ends_with("/window")),
+        "{:?}",
+        denied.reasons
+    );
+    assert_eq!(denied.code, "access-denied");
+    // ... and, through the consumer, would land in the audit trail (tested below).
+    app.clock.advance(time::Duration::days(2));
+    assert_eq!(gw.get("/echo/v1/pets", &k).await.status, StatusCode::OK);
+
+    // Suspension: the next request is refused; reinstating lets it through again.
+    let r = app
+        .post(
+            &format!("/v1/subscriptions/{sub}/transitions"),
+            &p.owner,
+            json!({"to": "suspended", "reason": "unpaid"}),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+    let suspended = gw.get("/echo/v1/pets", &k).await;
+    assert_eq!(
+        (suspended.status, suspended.problem()),
+        (StatusCode::FORBIDDEN, "subscription-inactive")
+    );
+    let r = app
+        .post(
+            &format!("/v1/subscriptions/{sub}/transitions"),
+            &p.owner,
+            json!({"to": "active", "reason": "paid"}),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+    assert_eq!(gw.get("/echo/v1/pets", &k).await.status, StatusCode::OK);
+
+    // Plan change: getPet leaves the plan; the next call of it has no subscription.
+    let plan_now = app.get(&format!("/v1/plans/{plan}"), &p.owner).await;
+    let etag = plan_now
+        .headers
+        .get("etag")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .call(
+            Method::PATCH,
+            &format!("/v1/plans/{plan}"),
+            Some(&p.owner),
+            Some(json!({"apis": [{"api_id": api, "operations": ["listPets", "createPet"]}]})),
+            &[("if-match", &etag)],
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+    let gone = gw.get("/echo/v1/pets/1", &k).await;
+    assert_eq!(
+        (gone.status, gone.problem()),
+        (StatusCode::FORBIDDEN, "subscription-required")
+    );
+    assert_eq!(gw.get("/echo/v1/pets", &k).await.status, StatusCode::OK);
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn quotas_are_exact_under_concurrency_and_rate_limits_burst_and_refill() {
+    let (store, db) = tollgate_store::testing::sqlite().await;
+    let app = App::new(store).await;
+    let (p, c) = two_tenants(&app).await;
+    let upstream = start_upstream().await;
+    let limits = json!({
+        "time_zone": "UTC",
+        "rate": [{"group": "read", "requests": 1, "per": "hour", "burst": 5}],
+        "quota": [{"group": "read", "requests": 100, "per": "day"}, {"group": "write", "requests": 20, "per": "day"}]
+    });
+    marketplace(&app, &p, &c, upstream, limits, None).await;
+    to_early_morning(&app);
+    let gw = Arc::new(start_gateway(&app).await);
+    let (_, k) = key(&app, &c, json!({"name": "k", "mode": "live", "expires_in_days": 300, "scopes": ["pets:read", "pets:write"]})).await;
+
+    // GCRA: a burst of 5, then 429 rate-limited with Retry-After; refused calls count
+    // against no quota.
+    for i in 0..5 {
+        let a = gw.get("/echo/v1/pets", &k).await;
+        assert_eq!(a.status, StatusCode::OK, "call {i}: {}", a.body);
+        let window = 86_400
+            - now(&app).time().as_hms().0 as u64 * 3600
+            - now(&app).time().as_hms().1 as u64 * 60
+            - now(&app).time().as_hms().2 as u64;
+        assert_eq!(
+            a.header("ratelimit-policy"),
+            "\"read-hour\";q=5;w=18000, \"read-day\";q=100;w=86400"
+        );
+        let expected = format!("\"read-hour\";r={};t=", 4 - i);
+        assert!(
+            a.header("ratelimit").starts_with(&expected),
+            "{}",
+            a.header("ratelimit")
+        );
+        assert!(
+            a.header("ratelimit")
+                .contains(&format!("\"read-day\";r={};t={window}", 99 - i)),
+            "{} (t={window})",
+            a.header("ratelimit")
+        );
+    }
+    for _ in 0..3 {
+        let limited = gw.get("/echo/v1/pets", &k).await;
+        assert_eq!(
+            (limited.status, limited.problem()),
+            (StatusCode::TOO_MANY_REQUESTS, "rate-limited")
+        );
+        let retry: u64 = limited.header("retry-after").parse().unwrap();
+        assert!((1..=3600).contains(&retry), "{retry}");
+    }
+    // One hour later exactly one more call passes; the quota shows only admitted calls.
+    app.clock.advance(time::Duration::hours(1));
+    let refill = gw.get("/echo/v1/pets", &k).await;
+    assert_eq!(refill.status, StatusCode::OK);
+    assert!(
+        refill.header("ratelimit").contains("\"read-day\";r=94;"),
+        "{}",
+        refill.header("ratelimit")
+    );
+    assert_eq!(
+        gw.get("/echo/v1/pets", &k).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+
+    // Exact quota: 16 clients race 60 calls against a quota of 20.
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let gw = gw.clone();
+        let k = k.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            for _ in 0..4 {
+                let a = gw
+                    .call(Method::POST, "/echo/v1/pets", &[("x-api-key", &k)])
+                    .await;
+                out.push((
+                    a.status,
+                    a.problem().to_owned(),
+                    a.header("retry-after").to_owned(),
+                ));
+            }
+            out
+        }));
+    }
+    let mut ok = 0;
+    let mut exhausted = 0;
+    for t in tasks {
+        for (status, problem, retry) in t.await.unwrap() {
+            if status.is_success() {
+                ok += 1;
+            } else {
+                assert_eq!(
+                    (status, problem.as_str()),
+                    (StatusCode::TOO_MANY_REQUESTS, "quota-exceeded")
+                );
+                assert!(retry.parse::<u64>().unwrap() >= 1);
+                exhausted += 1;
+            }
+        }
+    }
+    assert_eq!((ok, exhausted), (20, 44));
+    // The next day the quota is back.
+    app.clock.advance(time::Duration::days(1));
+    let next_day = gw
+        .call(Method::POST, "/echo/v1/pets", &[("x-api-key", &k)])
+        .await;
+    assert_eq!(next_day.status, StatusCode::OK);
+    assert!(
+        next_day.header("ratelimit").contains("\"write-day\";r=19;"),
+        "{}",
+        next_day.header("ratelimit")
+    );
+
+    // Quota counts survive a restart: saved, then merged into an empty limiter.
+    let saved = tollgate_server::metering::save_quotas(&app.state)
+        .await
+        .unwrap();
+    assert!(saved >= 2, "{saved}");
+    let usage = app.state.limiter.snapshot_quotas();
+    let fresh = tollgate_limits::LocalLimiter::new();
+    assert!(fresh.snapshot_quotas().is_empty());
+    let mut tx = app.state.store.read().await.unwrap();
+    let json = tx.get_meta("gateway_quota_state").await.unwrap().unwrap();
+    drop(tx);
+    fresh
+        .restore_quotas(&serde_json::from_str::<Vec<tollgate_limits::QuotaUsage>>(&json).unwrap())
+        .unwrap();
+    assert_eq!(fresh.snapshot_quotas(), usage);
+    let _ = OPERATOR_TOKEN;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn denials_reach_the_audit_trail_through_the_event_channel() {
+    let (store, db) = tollgate_store::testing::sqlite().await;
+    let app = App::new(store).await;
+    let (p, c) = two_tenants(&app).await;
+    let upstream = start_upstream().await;
+    marketplace(&app, &p, &c, upstream, json!({}), None).await;
+    let mut gw = start_gateway(&app).await;
+    let (_, k) = key(
+        &app,
+        &c,
+        json!({"name": "k", "mode": "live", "expires_in_days": 30, "scopes": ["pets:read"]}),
+    )
+    .await;
+    // No write scope: Cedar's scope forbid denies.
+    let a = gw
+        .call(Method::POST, "/echo/v1/pets", &[("x-api-key", &k)])
+        .await;
+    assert_eq!(a.problem(), "scope-denied");
+    let (tx, rx) = mpsc::channel(8);
+    let event = gw.events.recv().await.unwrap();
+    let GatewayEvent::Denied(record) = &event else {
+        panic!("{event:?}")
+    };
+    assert!(
+        record.reasons.iter().any(|r| r.ends_with("/scope")),
+        "{:?}",
+        record.reasons
+    );
+    tx.send(event.clone()).await.unwrap();
+    drop(tx);
+    let counts = Arc::new(tollgate_server::metering::EventCounts::default());
+    tollgate_server::metering::consume(app.state.clone(), rx, counts.clone()).await;
+    assert_eq!(counts.denials.load(std::sync::atomic::Ordering::Relaxed), 1);
+    let audit = app
+        .get(
+            &format!("/v1/audit?target_id={}&limit=500", c.app),
+            OPERATOR_TOKEN,
+        )
+        .await;
+    let entry = audit.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "gateway.call_denied")
+        .unwrap_or_else(|| panic!("{}", audit.body));
+    assert_eq!(entry["target_id"], c.app);
+    assert_eq!(
+        entry["after_sha256"],
+        tollgate_core::hash::canonical_sha256(record).unwrap()
+    );
+    db.cleanup().await;
+}
