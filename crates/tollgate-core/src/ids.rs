@@ -74,6 +74,8 @@ id_type! {
     ApiKeyId,
     /// A notice to a subscriber that a plan offers a new term sheet version.
     NoticeId,
+    /// An app's OAuth 2.0 client (client credentials grant).
+    OAuthClientId,
 }
 
 #[cfg(test)]

@@ -552,6 +552,10 @@ pub struct Plan {
     /// The published term sheet version the plan offers now. Subscribers accept it.
     #[serde(default)]
     pub terms_id: Option<TermsId>,
+    /// The longest lifetime, in days, of an API key of an app subscribed to the plan
+    /// (1–3650); absent: the marketplace's limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_key_lifetime_days: Option<u32>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -572,6 +576,9 @@ pub struct CreatePlan {
     #[serde(default)]
     pub approval_required: bool,
     pub apis: Vec<PlanApi>,
+    /// The longest lifetime, in days, of an API key of a subscribed app (1–3650).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_key_lifetime_days: Option<u32>,
 }
 
 /// Body of `PATCH /v1/plans/{plan_id}`.
@@ -588,6 +595,15 @@ pub struct UpdatePlan {
     /// keep the version they accepted until they accept this one.
     #[serde(default)]
     pub terms_id: Option<TermsId>,
+    /// The longest lifetime, in days, of an API key of a subscribed app (1–3650).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_key_lifetime_days: Option<u32>,
+}
+
+fn check_key_lifetime(e: &mut FieldErrors, days: Option<u32>) {
+    if days.is_some_and(|d| !(1..=3650).contains(&d)) {
+        e.push("/max_key_lifetime_days", "must be between 1 and 3650 days");
+    }
 }
 
 fn check_plan_apis(e: &mut FieldErrors, apis: &[PlanApi]) {
@@ -623,6 +639,7 @@ impl CreatePlan {
         check_slug(&mut e, "/slug", &self.slug);
         check_name(&mut e, "/name", &self.name, 200);
         check_plan_apis(&mut e, &self.apis);
+        check_key_lifetime(&mut e, self.max_key_lifetime_days);
         e
     }
 }
@@ -637,6 +654,7 @@ impl UpdatePlan {
         if let Some(a) = &self.apis {
             check_plan_apis(&mut e, a);
         }
+        check_key_lifetime(&mut e, self.max_key_lifetime_days);
         e
     }
 }
@@ -829,6 +847,176 @@ pub struct RotateApiKey {
     pub overlap_seconds: Option<u64>,
     /// Lifetime of the new key in days (default: the old key's lifetime).
     pub expires_in_days: Option<u32>,
+}
+
+// ---------------------------------------------------------------- OAuth clients
+
+/// How an OAuth client proves itself at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuthMethod {
+    /// RFC 6749 §2.3.1: `Authorization: Basic` with the client id and a secret Tollgate
+    /// generated (shown once, stored as a keyed hash).
+    ClientSecretBasic,
+    /// RFC 7523: a JWT signed with a key of the client's registered JWKS.
+    PrivateKeyJwt,
+    /// RFC 8705 §2.1: a TLS client certificate chaining to the marketplace's client CA
+    /// with the registered subject.
+    TlsClientAuth,
+    /// RFC 8705 §2.2: a registered self-signed certificate, matched by its SHA-256
+    /// thumbprint.
+    SelfSignedTlsClientAuth,
+}
+
+/// An app's OAuth 2.0 client for the client credentials grant. Its access tokens carry
+/// the app's identity and at most the client's scopes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct OAuthClient {
+    /// Also the OAuth `client_id`.
+    pub id: OAuthClientId,
+    pub app_id: AppId,
+    pub org_id: OrgId,
+    /// Live clients reach live subscriptions only; test clients test ones.
+    pub mode: crate::apikey::KeyMode,
+    pub name: String,
+    pub auth_method: ClientAuthMethod,
+    /// Scopes the client may be granted.
+    pub scopes: Vec<String>,
+    /// `private_key_jwt`: the client's public keys (a JWKS document).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<serde_json::Value>,
+    /// `tls_client_auth`: the certificate subject DN or a SAN (DNS name, URI or e-mail).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_subject: Option<String>,
+    /// `self_signed_tls_client_auth`: base64url SHA-256 of the certificate (`x5t#S256`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_thumbprint: Option<String>,
+    /// Lifetime of the access tokens issued to the client, in seconds.
+    pub token_lifetime_seconds: u32,
+    pub created_by: UserId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+    pub revision: i64,
+}
+
+/// Longest access-token lifetime a client may ask for (seconds).
+pub const MAX_TOKEN_LIFETIME: u32 = 3600;
+
+/// Body of `POST /v1/apps/{app_id}/oauth-clients`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOAuthClient {
+    pub name: String,
+    #[serde(default)]
+    pub mode: crate::apikey::KeyMode,
+    pub auth_method: ClientAuthMethod,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<serde_json::Value>,
+    #[serde(default)]
+    pub tls_subject: Option<String>,
+    #[serde(default)]
+    pub tls_thumbprint: Option<String>,
+    /// Default 300 (five minutes); at most 3600.
+    #[serde(default)]
+    pub token_lifetime_seconds: Option<u32>,
+}
+
+impl CreateOAuthClient {
+    /// Every invalid field at once (a JWKS is parsed by the server).
+    pub fn validate(&self) -> FieldErrors {
+        let mut e = FieldErrors::new();
+        check_name(&mut e, "/name", &self.name, 100);
+        for (i, s) in self.scopes.iter().enumerate() {
+            if s.is_empty() || s.len() > 100 || !s.bytes().all(|b| b.is_ascii_graphic()) {
+                e.push(
+                    format!("/scopes/{i}"),
+                    "must be 1-100 printable characters without spaces",
+                );
+            }
+        }
+        if self
+            .token_lifetime_seconds
+            .is_some_and(|t| !(30..=MAX_TOKEN_LIFETIME).contains(&t))
+        {
+            e.push(
+                "/token_lifetime_seconds",
+                format!("must be between 30 and {MAX_TOKEN_LIFETIME}"),
+            );
+        }
+        let needs = |e: &mut FieldErrors, present: bool, field: &str, method: &str| {
+            if !present {
+                e.push(format!("/{field}"), format!("is required for {method}"));
+            }
+        };
+        let unexpected = |e: &mut FieldErrors, present: bool, field: &str| {
+            if present {
+                e.push(
+                    format!("/{field}"),
+                    "does not apply to this auth_method; leave it out",
+                );
+            }
+        };
+        let (jwks, subject, thumb) = (
+            self.jwks.is_some(),
+            self.tls_subject.is_some(),
+            self.tls_thumbprint.is_some(),
+        );
+        match self.auth_method {
+            ClientAuthMethod::ClientSecretBasic => {
+                unexpected(&mut e, jwks, "jwks");
+                unexpected(&mut e, subject, "tls_subject");
+                unexpected(&mut e, thumb, "tls_thumbprint");
+            }
+            ClientAuthMethod::PrivateKeyJwt => {
+                needs(&mut e, jwks, "jwks", "private_key_jwt");
+                unexpected(&mut e, subject, "tls_subject");
+                unexpected(&mut e, thumb, "tls_thumbprint");
+            }
+            ClientAuthMethod::TlsClientAuth => {
+                needs(&mut e, subject, "tls_subject", "tls_client_auth");
+                unexpected(&mut e, jwks, "jwks");
+                unexpected(&mut e, thumb, "tls_thumbprint");
+            }
+            ClientAuthMethod::SelfSignedTlsClientAuth => {
+                needs(
+                    &mut e,
+                    thumb,
+                    "tls_thumbprint",
+                    "self_signed_tls_client_auth",
+                );
+                unexpected(&mut e, jwks, "jwks");
+                unexpected(&mut e, subject, "tls_subject");
+                if let Some(t) = &self.tls_thumbprint
+                    && (t.len() != 43
+                        || !t
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+                {
+                    e.push(
+                        "/tls_thumbprint",
+                        "must be the base64url (unpadded) SHA-256 of the certificate, 43 characters",
+                    );
+                }
+            }
+        }
+        e
+    }
+}
+
+/// Answer of `POST /v1/apps/{app_id}/oauth-clients`: the client and, for
+/// `client_secret_basic`, its secret (shown this once).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreatedOAuthClient {
+    #[serde(flatten)]
+    pub client: OAuthClient,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
 }
 
 // ---------------------------------------------------------------- subscriptions

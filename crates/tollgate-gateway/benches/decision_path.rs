@@ -76,6 +76,7 @@ fn world() -> World {
                         requests: 1_000_000,
                         per: RatePer::Second,
                         burst: 1_000_000,
+                        per_credential: false,
                     }],
                     quotas: vec![QuotaInput {
                         group: None,

@@ -50,7 +50,7 @@ fn main() {
     });
     let peer = "192.0.2.10".parse().unwrap();
     bench("forwarded element", || {
-        headers::forwarded_element(black_box(peer), Some("api.example.com:8443"))
+        headers::forwarded_element(black_box(peer), Some("api.example.com:8443"), true)
     });
 }
 

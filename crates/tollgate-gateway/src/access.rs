@@ -58,6 +58,9 @@ pub struct Principal {
     pub scopes: Vec<String>,
     /// API slug → operation ids the credential is limited to; `None` = no limit.
     pub operations: Option<HashMap<String, HashSet<String>>>,
+    /// The limiter subject of per-credential rate limits: a 64-bit fold of the
+    /// credential's id.
+    pub subject: u64,
 }
 
 impl Principal {
@@ -116,6 +119,8 @@ pub struct RateInput {
     pub requests: u64,
     pub per: RatePer,
     pub burst: u64,
+    /// Count each credential separately (else the whole subscription).
+    pub per_credential: bool,
 }
 
 /// The period a quota counts.
@@ -161,6 +166,8 @@ pub struct RateClause {
     /// Stable id of the clause (group + period): counters carry over between snapshots
     /// and plan versions that keep the clause.
     pub limit_id: u32,
+    /// Counted per credential rather than per subscription.
+    pub per_credential: bool,
 }
 
 /// A quota clause (the spec itself is per subscription: billing periods differ).
@@ -247,10 +254,16 @@ impl PlanRuntime {
                     key: key.clone(),
                     message: format!("rate limit {}: {e}", clause_name(r.group.as_deref(), per)),
                 })?;
+            let kind = if r.per_credential {
+                "rate/credential"
+            } else {
+                "rate"
+            };
             rates.push(RateClause {
                 name: clause_name(r.group.as_deref(), per),
                 spec,
-                limit_id: clause_id("rate", r.group.as_deref(), per),
+                limit_id: clause_id(kind, r.group.as_deref(), per),
+                per_credential: r.per_credential,
             });
         }
         let quotas: Vec<QuotaClause> = input
@@ -462,6 +475,7 @@ impl Access {
                 by_api
             });
             let principal = Arc::new(Principal {
+                subject: fold(info.id.0),
                 credential_id: info.id.to_string(),
                 app_id: info.app_id,
                 app_id_str: info.app_id.to_string().into(),

@@ -94,10 +94,11 @@ pub fn strip_credentials(headers: &mut HeaderMap) {
     headers.remove(X_API_KEY);
 }
 
-/// The RFC 7239 element `for=…;proto=http;host=…` this gateway adds to the request's
+/// The RFC 7239 element `for=…;proto=http(s);host=…` this gateway adds to the request's
 /// `Forwarded` list (appended as a new field line, so elements set by proxies in front
-/// of the gateway are kept). `host` is the `Host` the consumer sent, port included.
-pub fn forwarded_element(peer: IpAddr, host: Option<&str>) -> Option<HeaderValue> {
+/// of the gateway are kept). `host` is the `Host` the consumer sent, port included;
+/// `tls` whether the consumer's connection was TLS.
+pub fn forwarded_element(peer: IpAddr, host: Option<&str>, tls: bool) -> Option<HeaderValue> {
     let mut value = String::with_capacity(64);
     value.push_str("for=");
     match peer {
@@ -110,7 +111,7 @@ pub fn forwarded_element(peer: IpAddr, host: Option<&str>) -> Option<HeaderValue
         },
         IpAddr::V4(v4) => push_ipv4(&mut value, v4),
     }
-    value.push_str(";proto=http");
+    value.push_str(if tls { ";proto=https" } else { ";proto=http" });
     if let Some(host) = host.filter(|h| !h.is_empty()) {
         value.push_str(";host=");
         push_token_or_quoted(&mut value, host);
@@ -398,7 +399,7 @@ mod tests {
             let mut h = map(&[("forwarded", "for=192.0.2.60;proto=https")]);
             h.append(
                 FORWARDED,
-                forwarded_element(peer.parse().unwrap(), host).unwrap(),
+                forwarded_element(peer.parse().unwrap(), host, false).unwrap(),
             );
             let all: Vec<_> = h
                 .get_all(FORWARDED)

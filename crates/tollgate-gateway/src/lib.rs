@@ -2,10 +2,13 @@
 //! API operations over an atomically swapped [`Snapshot`], authenticates callers through
 //! an [`Authenticator`], and answers its own errors as RFC 9457 problem details.
 //!
-//! A request's path: [`server::serve`] accepts the connection → [`Gateway::handle`]
-//! loads the snapshot once → [`Snapshot::route`] finds the API (host + base path) →
-//! the authenticator decides → [`ApiMatch::match_operation`] finds the operation →
-//! the request streams to an upstream and the response streams back.
+//! A request's path: [`server::serve`] accepts the connection (plain HTTP/1.1 + h2c, or
+//! TLS with ALPN) → [`Gateway::handle`] loads the snapshot once → [`Snapshot::route`]
+//! finds the API (host + base path) → the [`Authenticator`] identifies the caller from
+//! the snapshot's [`Access`] index → [`ApiMatch::match_operation`] finds the operation →
+//! [`pipeline::admit`] picks the subscription, runs its Cedar policies and counts rate
+//! limits and quotas → [`upstream`] sends the request (circuit breaker, failover,
+//! retries) and the response streams back, metered into a [`UsageRecord`].
 
 pub mod access;
 pub mod auth;

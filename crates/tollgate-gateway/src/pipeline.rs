@@ -46,6 +46,24 @@ pub struct Services {
     pub limiter: Arc<dyn Limiter>,
     pub events: EventSink,
     pub decisions: Arc<DecisionCache>,
+    /// The marketplace's public endpoints served on the gateway listener (OAuth token,
+    /// introspection, revocation, JWKS, metadata), checked before routing.
+    pub public: Option<Arc<dyn PublicEndpoints>>,
+}
+
+/// Endpoints of the control plane that the gateway listener serves (the marketplace's
+/// public face): the OAuth 2.0 authorization server and its key sets. Their answers are
+/// small and complete, so they are returned whole.
+pub trait PublicEndpoints: Send + Sync + 'static {
+    /// Whether `path` is one of them (checked on every request: keep it cheap).
+    fn serves(&self, path: &str) -> bool;
+
+    /// Answers the request.
+    fn call(
+        &self,
+        req: http::Request<hyper::body::Incoming>,
+        peer: std::net::SocketAddr,
+    ) -> std::pin::Pin<Box<dyn Future<Output = http::Response<bytes::Bytes>> + Send + 'static>>;
 }
 
 impl std::fmt::Debug for Services {
@@ -67,6 +85,7 @@ impl Services {
             limiter: Arc::new(LocalLimiter::new()),
             events: EventSink::discard(),
             decisions: Arc::new(DecisionCache::new(DECISION_CACHE_CAPACITY)),
+            public: None,
         }
     }
 }
@@ -210,8 +229,35 @@ pub fn admit(
         tracing::warn!(plan = plan.key(), errors = ?decision.errors, "policies failed to evaluate");
     }
     if !decision.allow {
+        // The subscription is known: the answer still tells where its limits stand.
+        let mut error = denial_error(&decision.reasons);
+        let rates: Vec<(usize, RateDecision)> = op
+            .rates
+            .iter()
+            .map(|&i| {
+                let clause = &plan.rates[i];
+                let key = rate_key(&subscription, principal, clause);
+                (i, services.limiter.rate_peek(&key, &clause.spec, now))
+            })
+            .collect();
+        let quotas: Vec<(usize, QuotaDecision)> = op
+            .quotas
+            .iter()
+            .map(|&i| {
+                let key = subscription.limit_key(plan.quotas[i].limit_id);
+                (
+                    i,
+                    services
+                        .limiter
+                        .quota_peek(&key, &subscription.quotas[i], now),
+                )
+            })
+            .collect();
+        for (name, value) in limit_headers(&subscription, op, &rates, &quotas, now) {
+            error.headers_mut().insert(name, value);
+        }
         return Err(Box::new(Refused {
-            error: denial_error(&decision.reasons),
+            error,
             subscription: Some(subscription.clone()),
             reasons: decision.reasons.clone(),
         }));
@@ -223,11 +269,11 @@ pub fn admit(
     let mut rate_items: Vec<(usize, RateDecision)> = Vec::with_capacity(op.rates.len());
     for &i in &op.rates {
         let clause = &plan.rates[i];
-        let key = subscription.limit_key(clause.limit_id);
+        let key = rate_key(&subscription, principal, clause);
         let d = limiter.rate(&key, &clause.spec, now);
         if let Some(wait) = d.retry_after() {
             give_back(services, &subscription, &consumed, now);
-            let mut error = GatewayError::new(
+            let error = GatewayError::new(
                 ErrorCode::RateLimited,
                 format!(
                     "the plan allows {} requests per {} s here",
@@ -236,17 +282,15 @@ pub fn admit(
                 ),
             );
             rate_items.push((i, d));
-            for (name, value) in limit_headers(&subscription, op, &rate_items, &[], now) {
-                error.headers_mut().insert(name, value);
-            }
-            error
-                .headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from(retry_after_seconds(wait)));
-            return Err(Box::new(Refused {
+            return Err(too_many(
                 error,
-                subscription: Some(subscription.clone()),
-                reasons: Vec::new(),
-            }));
+                wait,
+                &subscription,
+                op,
+                &rate_items,
+                &[],
+                now,
+            ));
         }
         consumed.rates.push((key, i));
         rate_items.push((i, d));
@@ -262,7 +306,7 @@ pub fn admit(
             let wait = std::time::Duration::from_secs(
                 u64::try_from(resets.as_second() - now.as_second()).unwrap_or(0),
             );
-            let mut error = GatewayError::new(
+            let error = GatewayError::new(
                 ErrorCode::QuotaExceeded,
                 format!(
                     "the quota of {} requests for this period is used up; it resets at {resets}",
@@ -270,17 +314,15 @@ pub fn admit(
                 ),
             );
             quota_items.push((i, d));
-            for (name, value) in limit_headers(&subscription, op, &rate_items, &quota_items, now) {
-                error.headers_mut().insert(name, value);
-            }
-            error
-                .headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from(retry_after_seconds(wait)));
-            return Err(Box::new(Refused {
+            return Err(too_many(
                 error,
-                subscription: Some(subscription.clone()),
-                reasons: Vec::new(),
-            }));
+                wait,
+                &subscription,
+                op,
+                &rate_items,
+                &quota_items,
+                now,
+            ));
         }
         consumed.quotas.push((key, i));
         quota_items.push((i, d));
@@ -292,6 +334,42 @@ pub fn admit(
         consumed,
         now,
         headers,
+    })
+}
+
+/// The limiter key of a rate clause: the subscription's, or the credential's.
+fn rate_key(
+    subscription: &SubscriptionEntry,
+    principal: &Principal,
+    clause: &crate::access::RateClause,
+) -> LimitKey {
+    if clause.per_credential {
+        LimitKey::new(principal.subject, clause.limit_id)
+    } else {
+        subscription.limit_key(clause.limit_id)
+    }
+}
+
+/// A 429 with `Retry-After` and the RateLimit fields of what was checked.
+fn too_many(
+    mut error: GatewayError,
+    wait: std::time::Duration,
+    subscription: &Arc<SubscriptionEntry>,
+    op: &crate::access::OperationRuntime,
+    rates: &[(usize, RateDecision)],
+    quotas: &[(usize, QuotaDecision)],
+    now: Timestamp,
+) -> Box<Refused> {
+    for (name, value) in limit_headers(subscription, op, rates, quotas, now) {
+        error.headers_mut().insert(name, value);
+    }
+    error
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(retry_after_seconds(wait)));
+    Box::new(Refused {
+        error,
+        subscription: Some(subscription.clone()),
+        reasons: Vec::new(),
     })
 }
 

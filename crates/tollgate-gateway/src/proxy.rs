@@ -62,6 +62,8 @@ struct Inner {
     request_timeout: Duration,
     max_body_bytes: u64,
     max_header_bytes: usize,
+    /// Whether the listener speaks TLS (for `Forwarded: proto=`).
+    tls: bool,
 }
 
 /// What `prepare` decided: forward the request, or answer at once (an error or the
@@ -113,6 +115,7 @@ impl Gateway {
                 request_timeout: config.request_timeout,
                 max_body_bytes: config.max_body_bytes,
                 max_header_bytes: config.max_header_bytes,
+                tls: config.tls.is_some(),
             }),
         }
     }
@@ -124,6 +127,11 @@ impl Gateway {
 
     /// Serves one request from `peer`. Never fails: every error becomes a problem answer.
     pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<ResponseBody> {
+        if let Some(public) = &self.inner.services.public
+            && public.serves(req.uri().path())
+        {
+            return public.call(req, peer).await.map(ResponseBody::full);
+        }
         let (mut parts, body) = req.into_parts();
         let request_id = headers::request_id(&parts.headers);
         let forward = match self.prepare(&mut parts, body, peer.ip(), &request_id) {
@@ -387,7 +395,7 @@ impl Gateway {
             let detail = "the request path cannot be forwarded";
             return reject(GatewayError::new(ErrorCode::BadRequest, detail), parts);
         };
-        let forwarded = headers::forwarded_element(peer, host_header);
+        let forwarded = headers::forwarded_element(peer, host_header, self.inner.tls);
 
         let mut out = std::mem::take(&mut parts.headers);
         headers::strip_hop_by_hop(&mut out);
@@ -466,7 +474,11 @@ fn has_dot_segment(path: &str) -> bool {
 }
 
 /// Upstream base URL + path remainder + original query.
-fn upstream_uri(upstream: &Upstream, remainder: &str, query: Option<&str>) -> Option<Uri> {
+pub(crate) fn upstream_uri(
+    upstream: &Upstream,
+    remainder: &str,
+    query: Option<&str>,
+) -> Option<Uri> {
     let mut pq = String::with_capacity(
         upstream.path_prefix.len() + remainder.len() + query.map_or(0, |q| q.len() + 1) + 1,
     );

@@ -887,13 +887,13 @@ impl Failover {
         let (upstreams, remainder, current) = found?;
         let uris = upstreams
             .iter()
-            .map(|u| target_uri(u, remainder, sent_to.query()))
+            .map(|u| crate::proxy::upstream_uri(u, remainder, sent_to.query()))
             .collect::<Option<Vec<_>>>()?;
         Some(Self { uris, current })
     }
 }
 
-/// Whether `uri` is `upstream` + `remainder`, as [`target_uri`] builds it.
+/// Whether `uri` is `upstream` + `remainder`, as `proxy::upstream_uri` builds it.
 fn addresses(upstream: &Upstream, remainder: &str, uri: &Uri) -> bool {
     if uri.scheme() != Some(&upstream.scheme) || uri.authority() != Some(&upstream.authority) {
         return false;
@@ -910,27 +910,6 @@ fn same_upstreams(a: &[Upstream], b: &[Upstream]) -> bool {
         && a.iter().zip(b).all(|(x, y)| {
             x.scheme == y.scheme && x.authority == y.authority && x.path_prefix == y.path_prefix
         })
-}
-
-/// Upstream base URL + path remainder + original query (as `prepare` addresses requests).
-fn target_uri(upstream: &Upstream, remainder: &str, query: Option<&str>) -> Option<Uri> {
-    let mut pq = String::with_capacity(
-        upstream.path_prefix.len() + remainder.len() + query.map_or(0, |q| q.len() + 1) + 1,
-    );
-    pq.push_str(&upstream.path_prefix);
-    pq.push_str(remainder);
-    if pq.is_empty() {
-        pq.push('/');
-    }
-    if let Some(q) = query {
-        pq.push('?');
-        pq.push_str(q);
-    }
-    let mut uri = http::uri::Parts::default();
-    uri.scheme = Some(upstream.scheme.clone());
-    uri.authority = Some(upstream.authority.clone());
-    uri.path_and_query = Some(PathAndQuery::from_maybe_shared(Bytes::from(pq)).ok()?);
-    Uri::from_parts(uri).ok()
 }
 
 #[cfg(test)]

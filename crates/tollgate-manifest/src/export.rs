@@ -118,6 +118,7 @@ pub fn to_manifest(catalog: &Catalog) -> ManifestFile {
                 })
                 .collect(),
             terms: p.terms_id.and_then(|t| terms_ref.get(&t).cloned()),
+            max_key_lifetime_days: p.max_key_lifetime_days,
         })
         .collect();
     plans.sort_by(|a, b| (&a.org, &a.slug).cmp(&(&b.org, &b.slug)));

@@ -697,6 +697,7 @@ fn check(m: &Manifest) -> Vec<ManifestError> {
             visibility: p.visibility,
             approval_required: p.approval_required.unwrap_or(false),
             apis,
+            max_key_lifetime_days: p.max_key_lifetime_days,
         };
         let mut fe = req.validate();
         for (j, pa) in p.apis.iter().enumerate() {

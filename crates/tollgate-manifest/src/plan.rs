@@ -546,6 +546,7 @@ impl Step {
                 visibility: spec.visibility,
                 approval_required: spec.approval_required.unwrap_or(false),
                 apis: plan_apis(ids, &spec.org, &spec.apis)?,
+                max_key_lifetime_days: spec.max_key_lifetime_days,
             }),
             Step::CreateTerms { org, document, .. } => json_without_nulls(&CreateTerms {
                 org_id: org_id(ids, org)?,
@@ -1204,6 +1205,13 @@ impl<'a> Planner<'a> {
                         apis: None,
                         // Resolved when the step runs: the sheet may be new.
                         terms_id: None,
+                        max_key_lifetime_days: d
+                            .field(
+                                "max_key_lifetime_days",
+                                &cur.max_key_lifetime_days,
+                                p.max_key_lifetime_days.map(Some).as_ref(),
+                            )
+                            .flatten(),
                     };
                     let apis = d.field("apis", &cur_apis, Some(&desired_apis));
                     let cur_terms = cur.terms_id.map(|id| {

@@ -200,6 +200,10 @@ pub struct PlanSpec {
     /// keeps whatever terms it has.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub terms: Option<PlanTermsSpec>,
+    /// The longest lifetime, in days, of an API key of a subscribed app (1–3650). Left
+    /// out: the plan keeps whatever limit it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_key_lifetime_days: Option<u32>,
 }
 
 /// Which term sheet version a plan offers.

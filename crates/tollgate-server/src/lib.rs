@@ -226,6 +226,7 @@ pub async fn serve(
         limiter: state.limiter.clone(),
         events,
         decisions: Arc::new(tollgate_policy::DecisionCache::new(65_536)),
+        public: None,
     };
     let (tx, rx) = tokio::sync::watch::channel(false);
     let (router, _) = admin_router(state.clone());

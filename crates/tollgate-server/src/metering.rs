@@ -125,7 +125,7 @@ pub async fn restore_quotas(state: &AppState) -> Result<usize, ApiError> {
     Ok(usage.len())
 }
 
-/// Persists quota counts every `every` until aborted.
+/// Persists quota counts (and prunes idle rate states) every `every` until aborted.
 pub fn spawn_quota_saver(state: Arc<AppState>, every: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
@@ -133,6 +133,11 @@ pub fn spawn_quota_saver(state: Arc<AppState>, every: Duration) -> tokio::task::
         tick.tick().await;
         loop {
             tick.tick().await;
+            // Rate states back at full burst behave like absent ones: drop them so the
+            // limiter's memory follows the active callers, not every caller ever seen.
+            state
+                .limiter
+                .prune_rates(tollgate_gateway::access::timestamp(state.now()));
             if let Err(e) = save_quotas(&state).await {
                 tracing::warn!(error = %e.detail, "saving quota counts failed; will retry");
             }

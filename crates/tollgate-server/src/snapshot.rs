@@ -228,6 +228,7 @@ fn plan_runtime(
                             RatePeriod::Hour => RatePer::Hour,
                         },
                         burst: r.burst.unwrap_or(r.requests),
+                        per_credential: r.per_credential,
                     })
                     .collect(),
                 quotas: limits

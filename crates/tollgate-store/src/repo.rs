@@ -257,12 +257,13 @@ struct PlanRow {
     approval_required: bool,
     status: String,
     terms_id: Option<String>,
+    max_key_lifetime_days: Option<i64>,
     created_at: OffsetDateTime,
     updated_at: OffsetDateTime,
     revision: i64,
 }
 
-const PLAN_COLS: &str = "id, org_id, slug, name, description, visibility, approval_required, status, terms_id, created_at, updated_at, revision";
+const PLAN_COLS: &str = "id, org_id, slug, name, description, visibility, approval_required, status, terms_id, max_key_lifetime_days, created_at, updated_at, revision";
 
 impl PlanRow {
     fn into_plan(self, apis: Vec<PlanApi>) -> Result<Plan> {
@@ -277,6 +278,13 @@ impl PlanRow {
             status: parse_enum(&self.status)?,
             apis,
             terms_id: self.terms_id.as_deref().map(parse_id).transpose()?,
+            max_key_lifetime_days: self
+                .max_key_lifetime_days
+                .map(|d| {
+                    u32::try_from(d)
+                        .map_err(|_| StoreError::Corrupt(format!("bad key lifetime {d}")))
+                })
+                .transpose()?,
             created_at: self.created_at,
             updated_at: self.updated_at,
             revision: self.revision,
@@ -331,6 +339,25 @@ struct SubscriptionRow {
     created_at: OffsetDateTime,
     updated_at: OffsetDateTime,
     revision: i64,
+}
+
+impl SubscriptionRow {
+    fn into_subscription(self, history: Vec<SubscriptionTransition>) -> Result<Subscription> {
+        Ok(Subscription {
+            id: parse_id(&self.id)?,
+            app_id: parse_id(&self.app_id)?,
+            consumer_org_id: parse_id(&self.consumer_org_id)?,
+            plan_id: parse_id(&self.plan_id)?,
+            provider_org_id: parse_id(&self.provider_org_id)?,
+            state: parse_enum(&self.state)?,
+            mode: parse_enum(&self.mode)?,
+            terms_sha256: self.terms_sha256,
+            history,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            revision: self.revision,
+        })
+    }
 }
 
 const SUB_COLS: &str = "id, app_id, consumer_org_id, plan_id, provider_org_id, state, mode, terms_sha256, created_at, updated_at, revision";
@@ -501,6 +528,54 @@ impl ApiKeyRow {
             created_by: parse_id(&self.created_by)?,
             created_at: self.created_at,
             expires_at: self.expires_at,
+            revoked_at: self.revoked_at,
+            revision: self.revision,
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct OAuthClientRow {
+    id: String,
+    app_id: String,
+    org_id: String,
+    mode: String,
+    name: String,
+    auth_method: String,
+    scopes: Json<Vec<String>>,
+    jwks: Option<Json<serde_json::Value>>,
+    tls_subject: Option<String>,
+    tls_thumbprint: Option<String>,
+    token_lifetime_seconds: i64,
+    created_by: String,
+    created_at: OffsetDateTime,
+    revoked_at: Option<OffsetDateTime>,
+    revision: i64,
+}
+
+const CLIENT_COLS: &str = "id, app_id, org_id, mode, name, auth_method, scopes, jwks, tls_subject, tls_thumbprint, token_lifetime_seconds, created_by, created_at, revoked_at, revision";
+
+impl OAuthClientRow {
+    fn into_client(self) -> Result<OAuthClient> {
+        Ok(OAuthClient {
+            id: parse_id(&self.id)?,
+            app_id: parse_id(&self.app_id)?,
+            org_id: parse_id(&self.org_id)?,
+            mode: parse_enum(&self.mode)?,
+            name: self.name,
+            auth_method: parse_enum(&self.auth_method)?,
+            scopes: self.scopes.0,
+            jwks: self.jwks.map(|j| j.0),
+            tls_subject: self.tls_subject,
+            tls_thumbprint: self.tls_thumbprint,
+            token_lifetime_seconds: u32::try_from(self.token_lifetime_seconds).map_err(|_| {
+                StoreError::Corrupt(format!(
+                    "bad token lifetime {}",
+                    self.token_lifetime_seconds
+                ))
+            })?,
+            created_by: parse_id(&self.created_by)?,
+            created_at: self.created_at,
             revoked_at: self.revoked_at,
             revision: self.revision,
         })
@@ -1224,8 +1299,8 @@ impl Tx {
     pub async fn insert_plan(&mut self, p: &Plan) -> Result<()> {
         on_tx!(self, |c| {
             sqlx::query(
-            "INSERT INTO plans (id, org_id, slug, name, description, visibility, approval_required, status, terms_id, created_at, updated_at, revision)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $12, $9, $10, $11)"
+            "INSERT INTO plans (id, org_id, slug, name, description, visibility, approval_required, status, terms_id, created_at, updated_at, revision, max_key_lifetime_days)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $12, $9, $10, $11, $13)"
         )
         .bind(p.id.to_string())
         .bind(p.org_id.to_string())
@@ -1239,6 +1314,7 @@ impl Tx {
         .bind(p.updated_at)
         .bind(p.revision)
         .bind(p.terms_id.map(|t| t.to_string()))
+        .bind(p.max_key_lifetime_days.map(i64::from))
         .execute(c)
         .await?
         .rows_affected()
@@ -1316,7 +1392,7 @@ impl Tx {
         let n = on_tx!(self, |c| {
             sqlx::query(
             "UPDATE plans SET name = $2, description = $3, visibility = $4, approval_required = $5, status = $6,
-                              updated_at = $7, revision = $8, terms_id = $10
+                              updated_at = $7, revision = $8, terms_id = $10, max_key_lifetime_days = $11
              WHERE id = $1 AND revision = $9"
         )
         .bind(p.id.to_string())
@@ -1329,6 +1405,7 @@ impl Tx {
         .bind(p.revision)
         .bind(expected_revision)
         .bind(p.terms_id.map(|t| t.to_string()))
+        .bind(p.max_key_lifetime_days.map(i64::from))
         .execute(c)
         .await?
         .rows_affected()
@@ -1517,23 +1594,11 @@ impl Tx {
             let (mine, rest): (Vec<_>, Vec<_>) =
                 history.into_iter().partition(|t| t.subscription_id == r.id);
             history = rest;
-            out.push(Subscription {
-                id: parse_id(&r.id)?,
-                app_id: parse_id(&r.app_id)?,
-                consumer_org_id: parse_id(&r.consumer_org_id)?,
-                plan_id: parse_id(&r.plan_id)?,
-                provider_org_id: parse_id(&r.provider_org_id)?,
-                state: parse_enum(&r.state)?,
-                mode: parse_enum(&r.mode)?,
-                terms_sha256: r.terms_sha256,
-                history: mine
-                    .into_iter()
-                    .map(TransitionRow::into_transition)
-                    .collect::<Result<_>>()?,
-                created_at: r.created_at,
-                updated_at: r.updated_at,
-                revision: r.revision,
-            });
+            let history = mine
+                .into_iter()
+                .map(TransitionRow::into_transition)
+                .collect::<Result<_>>()?;
+            out.push(r.into_subscription(history)?);
         }
         Ok(out)
     }
@@ -1832,22 +1897,7 @@ impl Tx {
             .fetch_all(c)
             .await?);
         rows.into_iter()
-            .map(|r| {
-                Ok(Subscription {
-                    id: parse_id(&r.id)?,
-                    app_id: parse_id(&r.app_id)?,
-                    consumer_org_id: parse_id(&r.consumer_org_id)?,
-                    plan_id: parse_id(&r.plan_id)?,
-                    provider_org_id: parse_id(&r.provider_org_id)?,
-                    state: parse_enum(&r.state)?,
-                    mode: parse_enum(&r.mode)?,
-                    terms_sha256: r.terms_sha256,
-                    history: Vec::new(),
-                    created_at: r.created_at,
-                    updated_at: r.updated_at,
-                    revision: r.revision,
-                })
-            })
+            .map(|r| r.into_subscription(Vec::new()))
             .collect()
     }
 
@@ -1869,6 +1919,156 @@ impl Tx {
         rows.into_iter()
             .map(|(r, h)| Ok((r.into_key()?, h)))
             .collect()
+    }
+
+    // ---------------------------------------------------------------- OAuth clients
+
+    pub async fn insert_oauth_client(
+        &mut self,
+        k: &OAuthClient,
+        secret_hash: Option<&str>,
+    ) -> Result<()> {
+        on_tx!(self, |c| {
+            sqlx::query(
+            "INSERT INTO oauth_clients (id, app_id, org_id, mode, name, auth_method, secret_hash, scopes, jwks, tls_subject,
+                                        tls_thumbprint, token_lifetime_seconds, created_by, created_at, revoked_at, revision)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+        )
+        .bind(k.id.to_string())
+        .bind(k.app_id.to_string())
+        .bind(k.org_id.to_string())
+        .bind(enum_str(&k.mode))
+        .bind(&k.name)
+        .bind(enum_str(&k.auth_method))
+        .bind(secret_hash)
+        .bind(Json(&k.scopes))
+        .bind(k.jwks.as_ref().map(Json))
+        .bind(&k.tls_subject)
+        .bind(&k.tls_thumbprint)
+        .bind(i64::from(k.token_lifetime_seconds))
+        .bind(k.created_by.to_string())
+        .bind(k.created_at)
+        .bind(k.revoked_at)
+        .bind(k.revision)
+        .execute(c)
+        .await?
+        .rows_affected()
+        });
+        Ok(())
+    }
+
+    pub async fn get_oauth_client(&mut self, id: OAuthClientId) -> Result<Option<OAuthClient>> {
+        let sql = format!("SELECT {CLIENT_COLS} FROM oauth_clients WHERE id = $1");
+        let r: Option<OAuthClientRow> = on_tx!(self, |c| sqlx::query_as(AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .fetch_optional(c)
+            .await?);
+        r.map(OAuthClientRow::into_client).transpose()
+    }
+
+    pub async fn list_oauth_clients(&mut self, app: AppId) -> Result<Vec<OAuthClient>> {
+        let sql = format!("SELECT {CLIENT_COLS} FROM oauth_clients WHERE app_id = $1 ORDER BY id");
+        let rows: Vec<OAuthClientRow> = on_tx!(self, |c| sqlx::query_as(AssertSqlSafe(sql))
+            .bind(app.to_string())
+            .fetch_all(c)
+            .await?);
+        rows.into_iter().map(OAuthClientRow::into_client).collect()
+    }
+
+    /// Every client not revoked, with its secret's keyed hash, for the gateway snapshot.
+    pub async fn active_oauth_clients(&mut self) -> Result<Vec<(OAuthClient, Option<String>)>> {
+        let sql = format!(
+            "SELECT {CLIENT_COLS}, secret_hash FROM oauth_clients WHERE revoked_at IS NULL ORDER BY id"
+        );
+        let rows: Vec<(OAuthClientRow, Option<String>)> = on_tx!(self, |c| {
+            use sqlx::Row;
+            let raw = sqlx::query(AssertSqlSafe(sql)).fetch_all(c).await?;
+            let mut out = Vec::with_capacity(raw.len());
+            for r in &raw {
+                out.push((
+                    OAuthClientRow::from_row(r)?,
+                    r.try_get::<Option<String>, _>("secret_hash")?,
+                ));
+            }
+            out
+        });
+        rows.into_iter()
+            .map(|(r, h)| Ok((r.into_client()?, h)))
+            .collect()
+    }
+
+    /// Marks a client revoked.
+    pub async fn revoke_oauth_client(
+        &mut self,
+        k: &OAuthClient,
+        expected_revision: i64,
+    ) -> Result<()> {
+        let n = on_tx!(self, |c| {
+            sqlx::query(
+                "UPDATE oauth_clients SET revoked_at = $2, revision = $3 WHERE id = $1 AND revision = $4",
+            )
+            .bind(k.id.to_string())
+            .bind(k.revoked_at)
+            .bind(k.revision)
+            .bind(expected_revision)
+            .execute(c)
+            .await?
+            .rows_affected()
+        });
+        if n != 1 {
+            return Err(StoreError::Stale);
+        }
+        Ok(())
+    }
+
+    /// Records a revoked access token (idempotent).
+    pub async fn revoke_token_jti(
+        &mut self,
+        jti: &str,
+        client: OAuthClientId,
+        expires_at: OffsetDateTime,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        on_tx!(self, |c| {
+            sqlx::query(
+                "INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (jti) DO NOTHING",
+            )
+            .bind(jti)
+            .bind(client.to_string())
+            .bind(expires_at)
+            .bind(at)
+            .execute(c)
+            .await?
+            .rows_affected()
+        });
+        Ok(())
+    }
+
+    /// Revoked tokens that have not expired at `now`: (jti, expiry).
+    pub async fn revoked_tokens(
+        &mut self,
+        now: OffsetDateTime,
+    ) -> Result<Vec<(String, OffsetDateTime)>> {
+        let rows: Vec<(String, OffsetDateTime)> = on_tx!(self, |c| sqlx::query_as(
+            "SELECT jti, expires_at FROM revoked_tokens WHERE expires_at > $1 ORDER BY jti"
+        )
+        .bind(now)
+        .fetch_all(c)
+        .await?);
+        Ok(rows)
+    }
+
+    /// Forgets revoked tokens that expired before `before`.
+    pub async fn prune_revoked_tokens(&mut self, before: OffsetDateTime) -> Result<u64> {
+        let n = on_tx!(self, |c| sqlx::query(
+            "DELETE FROM revoked_tokens WHERE expires_at <= $1"
+        )
+        .bind(before)
+        .execute(c)
+        .await?
+        .rows_affected());
+        Ok(n)
     }
 
     /// Sets a key's expiry and revocation (rotation and revocation).

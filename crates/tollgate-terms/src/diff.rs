@@ -385,12 +385,19 @@ fn limits(d: &mut Differ, o: &Limits, n: &Limits) {
                 ),
             ),
             Some(nr) => {
-                let rk = more_is_better(or.requests, nr.requests);
-                let bk = more_is_better(or.burst, nr.burst);
-                let kind = match (rk, bk) {
-                    (None, None) => continue,
-                    (Some(a), None) | (None, Some(a)) => a,
-                    (Some(a), Some(b)) if a == b => a,
+                // Counting per credential instead of per subscription gives a subscriber
+                // with several keys more room.
+                let kinds: Vec<ChangeKind> = [
+                    more_is_better(or.requests, nr.requests),
+                    more_is_better(or.burst, nr.burst),
+                    more_is_better(or.per_credential, nr.per_credential),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                let kind = match kinds.as_slice() {
+                    [] => continue,
+                    [first, rest @ ..] if rest.iter().all(|k| k == first) => *first,
                     _ => Mixed,
                 };
                 d.push(
@@ -399,13 +406,23 @@ fn limits(d: &mut Differ, o: &Limits, n: &Limits) {
                     Some(*nr),
                     kind,
                     format!(
-                        "rate limit of group {}: {} per {} (burst {}) instead of {} (burst {})",
+                        "rate limit of group {}: {} per {} (burst {}{}) instead of {} (burst {}{})",
                         group_name(&k.0),
                         nr.requests,
                         k.1.as_str(),
                         nr.burst.unwrap_or(nr.requests),
+                        if nr.per_credential {
+                            ", each credential"
+                        } else {
+                            ""
+                        },
                         or.requests,
-                        or.burst.unwrap_or(or.requests)
+                        or.burst.unwrap_or(or.requests),
+                        if or.per_credential {
+                            ", each credential"
+                        } else {
+                            ""
+                        },
                     ),
                 );
             }

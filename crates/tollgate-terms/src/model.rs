@@ -246,6 +246,14 @@ pub struct RateLimit {
     /// value or omitting it is the same sheet, with the same hash).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub burst: Option<u64>,
+    /// Count each credential (API key, OAuth client) of the subscriber separately,
+    /// instead of all calls under the subscription together. Absent: `false`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub per_credential: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// The period of a rate limit.

@@ -82,6 +82,7 @@ pub fn context() -> Value {
         "tg:group": {},
         "tg:timeZone": {},
         "tg:burst": { "@type": "xsd:integer" },
+        "tg:perCredential": { "@type": "xsd:boolean" },
         "tg:dataCategory": {},
         "tg:sensitivity": {},
         "tg:reason": {},
@@ -209,6 +210,9 @@ fn limit_constraints(v: &ValidatedSheet, op: &OperationFacts) -> Vec<Value> {
         let mut c = constraint("count", "lteq", typed(r.requests, "xsd:integer"));
         c["unit"] = unit.into();
         c["tg:burst"] = r.burst.unwrap_or(r.requests).into();
+        if r.per_credential {
+            c["tg:perCredential"] = true.into();
+        }
         c["tg:group"] = r.group.clone().unwrap_or_else(|| "all".into()).into();
         out.push(c);
     }

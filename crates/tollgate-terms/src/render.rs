@@ -237,7 +237,16 @@ fn rate_words(r: &RateLimit, unit: &str) -> String {
         Some(b) if b != r.requests => format!(" (bursts of up to {})", group_digits(b)),
         _ => String::new(),
     };
-    format!("{} per {}{burst}", plural(r.requests, unit), r.per.as_str())
+    let each = if r.per_credential {
+        " for each credential"
+    } else {
+        ""
+    };
+    format!(
+        "{} per {}{burst}{each}",
+        plural(r.requests, unit),
+        r.per.as_str()
+    )
 }
 
 fn quota_words(q: &Quota, unit: &str) -> String {

@@ -44,6 +44,27 @@ pub struct ServeArgs {
     /// always applied beside every plan's policies and checked when a sheet is published.
     #[arg(long, env = "TOLLGATE_OPERATOR_POLICIES", value_name = "FILE")]
     pub operator_policies: Option<PathBuf>,
+    /// The CIDR → region table term sheets restrict regions by: one `CIDR REGION` pair
+    /// per line (`#` starts a comment), e.g. `192.0.2.0/24 eu-west`.
+    #[arg(long, env = "TOLLGATE_REGIONS", value_name = "FILE")]
+    pub regions: Option<PathBuf>,
+    /// PEM certificate chain for the gateway: with --tls-key, the gateway speaks TLS
+    /// (HTTP/2 and HTTP/1.1 by ALPN) instead of plain HTTP/1.1 + h2c.
+    #[arg(
+        long,
+        env = "TOLLGATE_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of --tls-cert.
+    #[arg(
+        long,
+        env = "TOLLGATE_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
     /// Seed a small demo marketplace (a provider with a sample API served by this
     /// process, two plans, a consumer org with an app and a subscription) and write its
     /// credentials to <data-dir>/demo.json. Seeding is skipped if it exists already.
@@ -88,6 +109,12 @@ pub struct FileConfig {
     pub demo: Option<bool>,
     /// Operator-wide Cedar policies file.
     pub operator_policies: Option<PathBuf>,
+    /// CIDR → region table file.
+    pub regions: Option<PathBuf>,
+    /// Gateway TLS certificate chain (PEM).
+    pub tls_cert: Option<PathBuf>,
+    /// Gateway TLS private key (PEM).
+    pub tls_key: Option<PathBuf>,
 }
 
 /// The merged, validated configuration.
@@ -101,6 +128,9 @@ pub struct ServeConfig {
     pub log_format: LogFormat,
     pub demo: bool,
     pub operator_policies: Option<PathBuf>,
+    pub regions: Option<PathBuf>,
+    /// Certificate and key files, when the gateway speaks TLS.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// Reads a TOML config file; errors name the file, line and field.
@@ -135,7 +165,15 @@ impl ServeArgs {
             log_format,
             demo,
             operator_policies,
+            regions,
+            tls_cert,
+            tls_key,
         } = file;
+        let tls = match (self.tls_cert.or(tls_cert), self.tls_key.or(tls_key)) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => bail!("the gateway needs both tls_cert and tls_key, or neither"),
+        };
         let data_dir = self
             .data_dir
             .or(data_dir)
@@ -173,6 +211,8 @@ impl ServeArgs {
             log_format: self.log_format.or(log_format).unwrap_or(default_format),
             demo: self.demo || demo.unwrap_or(false),
             operator_policies: self.operator_policies.or(operator_policies),
+            regions: self.regions.or(regions),
+            tls,
             data_dir,
         })
     }

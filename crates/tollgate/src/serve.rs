@@ -151,7 +151,23 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!(path = %path.display(), count = policies.ids().count(), "operator policies loaded");
         state.set_operator_policies(policies);
     }
+    if let Some(path) = &cfg.regions {
+        let table = read_regions(path)?;
+        *state.regions.write().unwrap_or_else(|e| e.into_inner()) = table;
+        tracing::info!(path = %path.display(), "region table loaded");
+    }
 
+    let gateway_tls = cfg
+        .tls
+        .as_ref()
+        .map(|(cert, key)| tollgate_gateway::TlsFiles {
+            cert_path: cert.clone(),
+            key_path: key.clone(),
+        });
+    // Load the certificate now: a bad file must stop start-up, not only the gateway task.
+    if let Some(files) = &gateway_tls {
+        tollgate_gateway::tls::server_config(files)?;
+    }
     let admin = TcpListener::bind(cfg.admin_listen)
         .await
         .with_context(|| format!("cannot listen on {} (admin API)", cfg.admin_listen))?;
@@ -189,13 +205,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     tracing::info!(admin = %admin_addr, gateway = %gateway_addr, database = %redact(&cfg.database_url), data_dir = %cfg.data_dir.display(), "tollgate serving");
     eprintln!(
-        "Tollgate is running: admin API http://{admin_addr} · gateway http://{gateway_addr} · OpenAPI http://{admin_addr}/openapi.json"
+        "Tollgate is running: admin API http://{admin_addr} · gateway {}://{gateway_addr} · OpenAPI http://{admin_addr}/openapi.json",
+        if cfg.tls.is_some() { "https" } else { "http" }
     );
     let options = ServeOptions {
         drain_timeout: cfg.drain_timeout,
-        gateway: GatewayConfig::default(),
+        gateway: GatewayConfig {
+            tls: gateway_tls,
+            ..GatewayConfig::default()
+        },
         ..ServeOptions::default()
     };
+
     tollgate_server::serve(state, admin, gateway, options, shutdown).await?;
     if let Some(t) = demo_upstream {
         t.abort();
@@ -215,6 +236,28 @@ fn redact(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
+}
+
+/// Reads the operator's CIDR → region table: `CIDR REGION` per line, `#` comments.
+/// Errors name the file and line.
+fn read_regions(path: &std::path::Path) -> anyhow::Result<tollgate_policy::RegionTable> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read region table {}", path.display()))?;
+    let mut table = tollgate_policy::RegionTable::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let mut fields = line.split_whitespace();
+        let (Some(cidr), Some(region), None) = (fields.next(), fields.next(), fields.next()) else {
+            anyhow::bail!("{}:{}: expected `CIDR REGION`", path.display(), n + 1);
+        };
+        table
+            .insert(cidr, region)
+            .map_err(|e| anyhow::anyhow!("{}:{}: {e}", path.display(), n + 1))?;
+    }
+    Ok(table)
 }
 
 #[cfg(test)]

@@ -181,6 +181,7 @@ pub fn apply(cat: &mut Catalog, steps: &[Step]) {
                     status: PlanStatus::Draft,
                     apis: r.apis,
                     terms_id: None,
+                    max_key_lifetime_days: r.max_key_lifetime_days,
                     created_at: T0,
                     updated_at: T0,
                     revision: 1,
@@ -352,6 +353,9 @@ pub fn apply(cat: &mut Catalog, steps: &[Step]) {
                 }
                 if let Some(v) = r.visibility {
                     plan.visibility = v;
+                }
+                if let Some(v) = r.max_key_lifetime_days {
+                    plan.max_key_lifetime_days = Some(v);
                 }
                 if let Some(v) = r.approval_required {
                     plan.approval_required = v;

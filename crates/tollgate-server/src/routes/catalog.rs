@@ -179,6 +179,7 @@ async fn create_plan(
         status: PlanStatus::Draft,
         apis: req.apis,
         terms_id: None,
+        max_key_lifetime_days: req.max_key_lifetime_days,
         created_at: now,
         updated_at: now,
         revision: 1,
@@ -257,6 +258,9 @@ async fn update_plan(
     }
     if let Some(v) = req.visibility {
         plan.visibility = v;
+    }
+    if let Some(v) = req.max_key_lifetime_days {
+        plan.max_key_lifetime_days = Some(v);
     }
     if let Some(v) = req.approval_required {
         plan.approval_required = v;

@@ -49,6 +49,43 @@ async fn app_for(tx: &mut Tx, caller: &Caller, raw: &str, action: Action) -> Res
     Ok(app)
 }
 
+/// The shortest `max_key_lifetime_days` of the plans the app is subscribed to (not
+/// cancelled, same mode), with the plan's slug: no key of the app may live longer.
+async fn lifetime_limit(
+    tx: &mut Tx,
+    app: &App,
+    mode: KeyMode,
+) -> Result<Option<(u32, String)>, ApiError> {
+    let subs = tx
+        .list_subscriptions(
+            &tollgate_store::Scope::All,
+            &tollgate_store::SubscriptionFilter {
+                app_id: Some(app.id),
+                plan_id: None,
+                state: None,
+            },
+            &tollgate_store::PageParams {
+                after: None,
+                limit: 200,
+            },
+        )
+        .await?;
+    let mut limit: Option<(u32, String)> = None;
+    for sub in subs
+        .items
+        .iter()
+        .filter(|s| s.mode == mode && s.state != SubscriptionState::Cancelled)
+    {
+        if let Some(plan) = tx.get_plan(sub.plan_id).await?
+            && let Some(days) = plan.max_key_lifetime_days
+            && limit.as_ref().is_none_or(|(d, _)| days < *d)
+        {
+            limit = Some((days, plan.slug));
+        }
+    }
+    Ok(limit)
+}
+
 /// Makes a key for `app` inside `tx` and audits it.
 async fn issue(
     st: &AppState,
@@ -59,6 +96,14 @@ async fn issue(
     action: &'static str,
 ) -> Result<CreatedApiKey, ApiError> {
     let now = st.now();
+    if let Some((days, plan)) = lifetime_limit(tx, app, req.mode).await?
+        && req.expires_in_days > days
+    {
+        return Err(ApiError::validation(vec![tollgate_core::FieldError {
+            pointer: "/expires_in_days".into(),
+            detail: format!("the app's plan {plan:?} allows keys of at most {days} days"),
+        }]));
+    }
     let active = tx
         .list_api_keys(app.id)
         .await?
@@ -208,9 +253,13 @@ async fn rotate_key(
     let lifetime = (before.expires_at - before.created_at)
         .whole_days()
         .clamp(1, i64::from(MAX_KEY_DAYS));
-    let days = req
-        .expires_in_days
-        .unwrap_or(u32::try_from(lifetime).unwrap_or(MAX_KEY_DAYS));
+    let limit = lifetime_limit(&mut tx, &app, before.mode).await?;
+    // Without an explicit lifetime the new key lives as long as the old one did, within
+    // what the app's plans allow now.
+    let days = req.expires_in_days.unwrap_or_else(|| {
+        let days = u32::try_from(lifetime).unwrap_or(MAX_KEY_DAYS);
+        limit.map_or(days, |(max, _)| days.min(max))
+    });
     let spec = CreateApiKey {
         name: before.name.clone(),
         mode: before.mode,

@@ -81,6 +81,7 @@ async fn start_gateway(app: &App) -> Gw {
         limiter: app.state.limiter.clone(),
         events,
         decisions: Arc::new(tollgate_policy::DecisionCache::new(1024)),
+        public: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -224,6 +225,28 @@ async fn key(app: &App, c: &Tenant, body: Value) -> (String, String) {
     (id(&k), k["secret"].as_str().unwrap().to_owned())
 }
 
+/// Revokes the app's keys whose name is `name` (every key when `None`), so a test can
+/// make new ones within the two-usable-keys limit.
+async fn revoke_keys(app: &App, c: &Tenant, name: Option<&str>) {
+    let keys = app
+        .get(&format!("/v1/apps/{}/keys", c.app), &c.developer)
+        .await
+        .body;
+    for k in keys.as_array().unwrap() {
+        if name.is_some_and(|n| k["name"] != n) || !k["revoked_at"].is_null() {
+            continue;
+        }
+        let r = app
+            .post(
+                &format!("/v1/apps/{}/keys/{}/revoke", c.app, id(k)),
+                &c.developer,
+                json!({}),
+            )
+            .await;
+        assert!(r.status.is_success(), "{}", r.body);
+    }
+}
+
 async fn two_tenants(app: &App) -> (Tenant, Tenant) {
     (tenant(app, "prov").await, tenant(app, "cons").await)
 }
@@ -238,22 +261,7 @@ async fn api_key_failures_each_have_their_status_and_type() {
     marketplace(&app, &p, &c, upstream, limits, None).await;
     let gw = start_gateway(&app).await;
     // The harness tenant already has two usable live keys: revoke them to make room.
-    for k in app
-        .get(&format!("/v1/apps/{}/keys", c.app), &c.developer)
-        .await
-        .body
-        .as_array()
-        .unwrap()
-    {
-        let r = app
-            .post(
-                &format!("/v1/apps/{}/keys/{}/revoke", c.app, id(k)),
-                &c.developer,
-                json!({}),
-            )
-            .await;
-        assert!(r.status.is_success(), "{}", r.body);
-    }
+    revoke_keys(&app, &c, None).await;
     let (good_id, good) = key(&app, &c, json!({"name": "good", "mode": "live", "expires_in_days": 30, "scopes": ["pets:read", "pets:write"]})).await;
 
     // Happy path: forwarded, credential stripped, metered.
@@ -334,25 +342,7 @@ async fn api_key_failures_each_have_their_status_and_type() {
         "no policy internals: {}",
         write.body
     );
-    app.post(
-        &format!(
-            "/v1/apps/{}/keys/{}/revoke",
-            c.app,
-            id(&app
-                .get(&format!("/v1/apps/{}/keys", c.app), &c.developer)
-                .await
-                .body
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|k| k["name"] == "narrow")
-                .unwrap()
-                .clone())
-        ),
-        &c.developer,
-        json!({}),
-    )
-    .await;
+    revoke_keys(&app, &c, Some("narrow")).await;
 
     // Wrong IP: the key allows only a documentation network.
     let (_, fenced) = key(&app, &c, json!({"name": "fenced", "mode": "live", "expires_in_days": 30, "scopes": ["pets:read"], "ip_allowlist": ["203.0.113.0/24"]})).await;
@@ -378,25 +368,7 @@ async fn api_key_failures_each_have_their_status_and_type() {
     );
 
     // Expired: the clock moves past the key's lifetime.
-    app.post(
-        &format!(
-            "/v1/apps/{}/keys/{}/revoke",
-            c.app,
-            id(&app
-                .get(&format!("/v1/apps/{}/keys", c.app), &c.developer)
-                .await
-                .body
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|k| k["name"] == "fenced")
-                .unwrap()
-                .clone())
-        ),
-        &c.developer,
-        json!({}),
-    )
-    .await;
+    revoke_keys(&app, &c, Some("fenced")).await;
     let (_, short) = key(
         &app,
         &c,
@@ -638,6 +610,23 @@ async fn quotas_are_exact_under_concurrency_and_rate_limits_burst_and_refill() {
         }
     }
     assert_eq!((ok, exhausted), (20, 44));
+    // A call the terms deny still reports where the subscription's limits stand.
+    revoke_keys(&app, &c, Some("ci")).await;
+    let (_, reader) = key(
+        &app,
+        &c,
+        json!({"name": "reader", "mode": "live", "expires_in_days": 30, "scopes": ["pets:read"]}),
+    )
+    .await;
+    let denied = gw
+        .call(Method::POST, "/echo/v1/pets", &[("x-api-key", &reader)])
+        .await;
+    assert_eq!(denied.problem(), "scope-denied");
+    assert!(
+        denied.header("ratelimit").contains("\"write-day\";r=0;"),
+        "{}",
+        denied.header("ratelimit")
+    );
     // The next day the quota is back.
     app.clock.advance(time::Duration::days(1));
     let next_day = gw
@@ -720,5 +709,163 @@ async fn denials_reach_the_audit_trail_through_the_event_channel() {
         entry["after_sha256"],
         tollgate_core::hash::canonical_sha256(record).unwrap()
     );
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_plan_caps_the_lifetime_of_its_subscribers_keys() {
+    let (store, db) = tollgate_store::testing::sqlite().await;
+    let app = App::new(store).await;
+    let (p, c) = two_tenants(&app).await;
+    // The consumer app subscribes to the provider's public plan.
+    let sub = app
+        .create(
+            "/v1/subscriptions",
+            &c.developer,
+            json!({"app_id": c.app, "plan_id": p.public_plan}),
+        )
+        .await;
+    assert_eq!(sub["mode"], "live");
+    let plan = app
+        .get(&format!("/v1/plans/{}", p.public_plan), &p.owner)
+        .await;
+    let etag = plan
+        .headers
+        .get("etag")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let bad = app
+        .call(
+            Method::PATCH,
+            &format!("/v1/plans/{}", p.public_plan),
+            Some(&p.owner),
+            Some(json!({"max_key_lifetime_days": 0})),
+            &[("if-match", &etag)],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad.body["errors"][0]["pointer"], "/max_key_lifetime_days");
+    let r = app
+        .call(
+            Method::PATCH,
+            &format!("/v1/plans/{}", p.public_plan),
+            Some(&p.owner),
+            Some(json!({"max_key_lifetime_days": 7})),
+            &[("if-match", &etag)],
+        )
+        .await;
+    assert_eq!(r.body["max_key_lifetime_days"], 7, "{}", r.body);
+    revoke_keys(&app, &c, None).await;
+    let long = app
+        .post(
+            &format!("/v1/apps/{}/keys", c.app),
+            &c.developer,
+            json!({"name": "long", "mode": "live", "expires_in_days": 30}),
+        )
+        .await;
+    assert_eq!(
+        long.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        long.body
+    );
+    assert_eq!(long.body["errors"][0]["pointer"], "/expires_in_days");
+    assert!(
+        long.body["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("7 days")
+    );
+    // Test keys are bound by test subscriptions only.
+    let test = app
+        .post(
+            &format!("/v1/apps/{}/keys", c.app),
+            &c.developer,
+            json!({"name": "t", "mode": "test", "expires_in_days": 30}),
+        )
+        .await;
+    assert_eq!(test.status, StatusCode::CREATED, "{}", test.body);
+    let ok = app
+        .post(
+            &format!("/v1/apps/{}/keys", c.app),
+            &c.developer,
+            json!({"name": "short", "mode": "live", "expires_in_days": 7}),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.body);
+    // Rotation without a lifetime keeps the new key within the cap.
+    let rotated = app
+        .post(
+            &format!("/v1/apps/{}/keys/{}/rotate", c.app, id(&ok.body)),
+            &c.developer,
+            json!({}),
+        )
+        .await;
+    assert!(rotated.status.is_success(), "{}", rotated.body);
+    let created: time::OffsetDateTime = time::OffsetDateTime::parse(
+        rotated.body["created_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let expires: time::OffsetDateTime = time::OffsetDateTime::parse(
+        rotated.body["expires_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert!(expires - created <= time::Duration::days(7));
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_rate_limit_per_credential_gives_each_key_its_own_bucket() {
+    let (store, db) = tollgate_store::testing::sqlite().await;
+    let app = App::new(store).await;
+    let (p, c) = two_tenants(&app).await;
+    let upstream = start_upstream().await;
+    let limits = json!({"rate": [
+        {"group": "read", "requests": 1, "per": "hour", "burst": 2, "per_credential": true},
+        {"group": "write", "requests": 1, "per": "hour", "burst": 2}
+    ]});
+    marketplace(&app, &p, &c, upstream, limits, None).await;
+    let gw = start_gateway(&app).await;
+    revoke_keys(&app, &c, None).await;
+    let scopes = json!(["pets:read", "pets:write"]);
+    let (_, a) = key(
+        &app,
+        &c,
+        json!({"name": "a", "mode": "live", "expires_in_days": 30, "scopes": scopes}),
+    )
+    .await;
+    let (_, b) = key(
+        &app,
+        &c,
+        json!({"name": "b", "mode": "live", "expires_in_days": 30, "scopes": scopes}),
+    )
+    .await;
+    // Reads: two per key.
+    for k in [&a, &a, &b, &b] {
+        assert_eq!(gw.get("/echo/v1/pets", k).await.status, StatusCode::OK);
+    }
+    assert_eq!(gw.get("/echo/v1/pets", &a).await.problem(), "rate-limited");
+    assert_eq!(gw.get("/echo/v1/pets", &b).await.problem(), "rate-limited");
+    // Writes: two for the whole subscription, whichever key sends them.
+    for (k, expected) in [
+        (&a, "ok"),
+        (&b, "ok"),
+        (&a, "rate-limited"),
+        (&b, "rate-limited"),
+    ] {
+        let answer = gw
+            .call(Method::POST, "/echo/v1/pets", &[("x-api-key", k)])
+            .await;
+        let got = if answer.status == StatusCode::OK {
+            "ok"
+        } else {
+            answer.problem()
+        };
+        assert_eq!(got, expected);
+    }
     db.cleanup().await;
 }

@@ -127,6 +127,7 @@ async fn catalog_round_trips_on_every_backend() {
                 operations: Some(vec!["getForecast".into()]),
             }],
             terms_id: None,
+            max_key_lifetime_days: Some(90),
             created_at: now(),
             updated_at: now(),
             revision: 1,

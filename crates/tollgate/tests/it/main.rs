@@ -858,3 +858,49 @@ fn apply_is_idempotent_and_export_round_trips() {
     assert_eq!(a.stop(), 0);
     assert_eq!(b.stop(), 0);
 }
+
+#[test]
+fn serve_names_the_file_and_line_of_a_bad_region_table_or_tls_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("regions.txt"),
+        "# operator regions\n192.0.2.0/24 eu-west\n10.0.0.1/8 us\n",
+    )
+    .unwrap();
+    let (code, _, err) = tollgate(
+        dir.path(),
+        &[
+            "serve",
+            "--regions",
+            "regions.txt",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--gateway-listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("regions.txt:3:"), "{err}");
+    assert!(err.contains("host bits"), "{err}");
+    let (code, _, err) = tollgate(
+        dir.path(),
+        &[
+            "serve",
+            "--tls-cert",
+            "missing.pem",
+            "--tls-key",
+            "key.pem",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--gateway-listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("missing.pem"), "{err}");
+    let (code, _, err) = tollgate(dir.path(), &["serve", "--tls-cert", "c.pem"], &[]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--tls-key"), "{err}");
+}
