@@ -276,6 +276,10 @@ pub struct Api {
     pub hosts: Vec<String>,
     /// Upstream base URLs, `http://` or `https://`.
     pub upstreams: Vec<String>,
+    /// Where test-mode calls go (`tg_test_` keys, test OAuth clients); empty: a mock
+    /// that answers from the OpenAPI document's examples.
+    #[serde(default)]
+    pub sandbox_upstreams: Vec<String>,
     pub status: ApiStatus,
     /// When a deprecated API stops being served.
     #[serde(with = "time::serde::rfc3339::option")]
@@ -303,6 +307,9 @@ pub struct CreateApi {
     #[serde(default)]
     pub hosts: Vec<String>,
     pub upstreams: Vec<String>,
+    /// Where test-mode calls go; empty (default): the example mock.
+    #[serde(default)]
+    pub sandbox_upstreams: Vec<String>,
     /// An OpenAPI 3.0 or 3.1 document (JSON object) to import at once.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
@@ -323,10 +330,22 @@ pub struct UpdateApi {
     pub base_path: Option<String>,
     pub hosts: Option<Vec<String>>,
     pub upstreams: Option<Vec<String>>,
+    /// Where test-mode calls go; `[]` switches to the example mock.
+    pub sandbox_upstreams: Option<Vec<String>>,
     /// Lifecycle change; `deprecated` needs `sunset`.
     pub status: Option<ApiStatus>,
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub sunset: Option<OffsetDateTime>,
+}
+
+/// Sandbox upstreams: like upstreams, but none is fine (the mock answers).
+fn check_sandbox(e: &mut FieldErrors, ups: &[String]) {
+    if ups.len() > 16 {
+        e.push("/sandbox_upstreams", "must list at most 16 upstream URLs");
+    }
+    for (i, u) in ups.iter().enumerate() {
+        check_upstream(e, &format!("/sandbox_upstreams/{i}"), u);
+    }
 }
 
 /// Validates the fields shared by create and update.
@@ -378,6 +397,7 @@ impl CreateApi {
             Some(&self.hosts),
             Some(&self.upstreams),
         );
+        check_sandbox(&mut e, &self.sandbox_upstreams);
         if self.description.len() > 10_000 {
             e.push("/description", "must be at most 10000 bytes");
         }
@@ -397,6 +417,9 @@ impl UpdateApi {
             self.hosts.as_deref(),
             self.upstreams.as_deref(),
         );
+        if let Some(s) = &self.sandbox_upstreams {
+            check_sandbox(&mut e, s);
+        }
         if self.description.as_ref().is_some_and(|d| d.len() > 10_000) {
             e.push("/description", "must be at most 10000 bytes");
         }
@@ -1431,6 +1454,7 @@ mod tests {
             base_path: "weather/".into(),
             hosts: vec!["Api.Example.com".into()],
             upstreams: vec!["ftp://x".into(), "http://a:99999".into()],
+            sandbox_upstreams: vec![],
             openapi: None,
         };
         assert_eq!(

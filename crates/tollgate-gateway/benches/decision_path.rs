@@ -24,7 +24,7 @@ use tollgate_core::{ApiId, ApiKeyId, AppId, OrgId, PlanId, SubscriptionId, UserI
 use tollgate_gateway::access::{QuotaInput, QuotaPer, RateInput};
 use tollgate_gateway::pipeline::{CallFacts, admit};
 use tollgate_gateway::{
-    Access, AccessInput, ApiKeyAuthenticator, AuthInput, AuthOutcome, Authenticator, PlanInput,
+    Access, AccessInput, AuthInput, AuthOutcome, Authenticator, CredentialAuthenticator, PlanInput,
     PlanRuntime, RouteApi, Services,
 };
 use tollgate_limits::RatePer;
@@ -37,13 +37,13 @@ struct World {
     access: Access,
     route: RouteApi,
     requests: Vec<http::request::Parts>,
-    auth: ApiKeyAuthenticator,
+    auth: CredentialAuthenticator,
     api: ApiId,
 }
 
 fn world() -> World {
     let pepper = hmac::Key::new(hmac::HMAC_SHA256, &[7u8; 32]);
-    let auth = ApiKeyAuthenticator::new(pepper);
+    let auth = CredentialAuthenticator::new(pepper);
     let api = ApiId::new();
     let provider = OrgId::new();
     let now = OffsetDateTime::now_utc();
@@ -146,6 +146,7 @@ fn world() -> World {
         subscriptions,
         api_slugs: [(api, "bench".to_owned())].into_iter().collect(),
         regions: RegionTable::new(),
+        oauth: Default::default(),
     })
     .unwrap();
     assert!(problems.is_empty(), "{problems:?}");
@@ -155,6 +156,7 @@ fn world() -> World {
         base_path: "/bench/v1".into(),
         hosts: vec![],
         upstreams: vec!["http://127.0.0.1:1".into()],
+        sandbox_upstreams: vec![],
         status: ApiStatus::Published,
         sunset: None,
         deprecated_at: None,

@@ -87,6 +87,7 @@ fn catalog(apis: usize, ops: usize) -> Snapshot {
                 vec!["api.example.com".into()]
             },
             upstreams: vec!["http://127.0.0.1:8080/svc".into()],
+            sandbox_upstreams: vec![],
             status: ApiStatus::Published,
             sunset: None,
             deprecated_at: None,

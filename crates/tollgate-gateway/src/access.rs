@@ -377,6 +377,29 @@ impl SubscriptionEntry {
     }
 }
 
+/// An OAuth client as the gateway and the token endpoint see it.
+#[derive(Debug)]
+pub struct OAuthClientEntry {
+    pub client: tollgate_core::model::OAuthClient,
+    /// The app the client acts for, with the client's scopes (a token narrows them).
+    pub principal: Arc<Principal>,
+    /// `client_secret_basic`: the keyed digest of the secret.
+    pub secret_digest: Option<Digest>,
+    /// `private_key_jwt`: the client's registered keys, parsed.
+    pub keys: Option<tollgate_oauth::KeySet>,
+}
+
+/// The OAuth side of the index: clients, the access-token verifier, revoked tokens.
+#[derive(Debug, Default)]
+pub struct OAuthInput {
+    /// Clients not revoked, with their secret digests (lowercase hex).
+    pub clients: Vec<(tollgate_core::model::OAuthClient, Option<String>)>,
+    /// Verifies access tokens (the marketplace's token-signing keys, issuer, audience).
+    pub verifier: Option<tollgate_oauth::AccessTokenVerifier>,
+    /// `jti`s of revoked tokens that have not expired.
+    pub revoked: Vec<String>,
+}
+
 /// What [`Access::build`] takes: committed state, already joined by the control plane.
 #[derive(Debug, Default)]
 pub struct AccessInput {
@@ -389,6 +412,8 @@ pub struct AccessInput {
     pub api_slugs: HashMap<ApiId, String>,
     /// The operator's CIDR → region table.
     pub regions: RegionTable,
+    /// OAuth clients and token verification.
+    pub oauth: OAuthInput,
 }
 
 /// Why the access part of a snapshot could not be built.
@@ -408,6 +433,9 @@ pub struct Access {
     api_slugs: HashMap<ApiId, Box<str>>,
     directory: Directory,
     regions: RegionTable,
+    oauth_clients: HashMap<String, Arc<OAuthClientEntry>>,
+    token_verifier: Option<tollgate_oauth::AccessTokenVerifier>,
+    revoked_tokens: HashSet<String>,
 }
 
 impl Default for Access {
@@ -418,6 +446,9 @@ impl Default for Access {
             api_slugs: HashMap::new(),
             directory: Directory::new(&[]).expect("an empty directory builds"),
             regions: RegionTable::new(),
+            oauth_clients: HashMap::new(),
+            token_verifier: None,
+            revoked_tokens: HashSet::new(),
         }
     }
 }
@@ -541,6 +572,54 @@ impl Access {
         }
         let directory =
             Directory::new(&facts).map_err(|e| AccessError::Directory(e.to_string()))?;
+        let mut oauth_clients = HashMap::with_capacity(input.oauth.clients.len());
+        for (client, digest_hex) in input.oauth.clients {
+            let secret_digest = match digest_hex {
+                None => None,
+                Some(hex) => {
+                    let mut digest = [0u8; 32];
+                    if hex::decode_to_slice(&hex, &mut digest).is_err() {
+                        problems.push(format!(
+                            "OAuth client {}: stored digest is not hex",
+                            client.id
+                        ));
+                        continue;
+                    }
+                    Some(digest)
+                }
+            };
+            let keys = match &client.jwks {
+                None => None,
+                Some(jwks) => match tollgate_oauth::Jwks::parse(jwks)
+                    .and_then(|j| tollgate_oauth::KeySet::new(&j))
+                {
+                    Ok(keys) => Some(keys),
+                    Err(e) => {
+                        problems.push(format!("OAuth client {}: JWKS unusable ({e})", client.id));
+                        continue;
+                    }
+                },
+            };
+            let principal = Arc::new(Principal {
+                subject: fold(client.id.0),
+                credential_id: client.id.to_string(),
+                app_id: client.app_id,
+                app_id_str: client.app_id.to_string().into(),
+                org_id: client.org_id,
+                mode: client.mode,
+                scopes: client.scopes.clone(),
+                operations: None,
+            });
+            oauth_clients.insert(
+                client.id.to_string(),
+                Arc::new(OAuthClientEntry {
+                    client,
+                    principal,
+                    secret_digest,
+                    keys,
+                }),
+            );
+        }
         Ok((
             Self {
                 keys,
@@ -555,6 +634,9 @@ impl Access {
                     .collect(),
                 directory,
                 regions: input.regions,
+                oauth_clients,
+                token_verifier: input.oauth.verifier,
+                revoked_tokens: input.oauth.revoked.into_iter().collect(),
             },
             problems,
         ))
@@ -568,6 +650,21 @@ impl Access {
     /// An app's subscriptions (not cancelled), in no particular order.
     pub fn subscriptions_of(&self, app: AppId) -> &[Arc<SubscriptionEntry>] {
         self.subscriptions.get(&app).map_or(&[], |s| s)
+    }
+
+    /// An OAuth client (not revoked) by its `client_id`.
+    pub fn oauth_client(&self, client_id: &str) -> Option<&Arc<OAuthClientEntry>> {
+        self.oauth_clients.get(client_id)
+    }
+
+    /// The access-token verifier, when the marketplace issues tokens.
+    pub fn token_verifier(&self) -> Option<&tollgate_oauth::AccessTokenVerifier> {
+        self.token_verifier.as_ref()
+    }
+
+    /// Whether the token with this `jti` was revoked.
+    pub fn is_revoked(&self, jti: &str) -> bool {
+        self.revoked_tokens.contains(jti)
     }
 
     /// The slug of a routed API.

@@ -1,5 +1,5 @@
 //! The authentication plug point: who is calling, decided per request after the API is
-//! known and before its operations are revealed. [`ApiKeyAuthenticator`] checks API keys
+//! known and before its operations are revealed. [`CredentialAuthenticator`] checks API keys
 //! against the snapshot's credential index; OAuth tokens, mTLS and signed requests plug
 //! in beside it (the Credentials issue).
 
@@ -138,21 +138,23 @@ fn presented(req: &http::request::Parts) -> Presented<'_> {
     }
 }
 
-/// Checks Tollgate API keys: format and checksum offline, then the keyed digest in the
-/// snapshot's credential index (compared in constant time), revocation, expiry and the
-/// key's IP allowlist.
-pub struct ApiKeyAuthenticator {
+/// Checks the marketplace's bearer credentials. API keys (`tg_live_…`, `tg_test_…`):
+/// format and checksum offline, then the keyed digest in the snapshot's credential index
+/// (compared in constant time), revocation, expiry and the key's IP allowlist. OAuth
+/// access tokens (compact JWS): signature under the marketplace's published keys, `typ`,
+/// `iss`, `aud`, times, then the client (not revoked) and the token's `jti` (not revoked).
+pub struct CredentialAuthenticator {
     /// The HMAC key (pepper) under which the control plane stores key digests.
     pepper: hmac::Key,
 }
 
-impl std::fmt::Debug for ApiKeyAuthenticator {
+impl std::fmt::Debug for CredentialAuthenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ApiKeyAuthenticator")
+        f.write_str("CredentialAuthenticator")
     }
 }
 
-impl ApiKeyAuthenticator {
+impl CredentialAuthenticator {
     /// An authenticator whose digests are HMAC-SHA256 under `pepper`.
     pub fn new(pepper: hmac::Key) -> Self {
         Self { pepper }
@@ -167,7 +169,7 @@ impl ApiKeyAuthenticator {
     }
 }
 
-impl Authenticator for ApiKeyAuthenticator {
+impl Authenticator for CredentialAuthenticator {
     fn authenticate(
         &self,
         req: &http::request::Parts,
@@ -185,6 +187,9 @@ impl Authenticator for ApiKeyAuthenticator {
             }
             Presented::Key(text) => text,
         };
+        if !text.starts_with("tg_") && text.bytes().filter(|&b| b == b'.').count() == 2 {
+            return access_token(text, input);
+        }
         match apikey::parse(text) {
             Ok(_) => {}
             Err(KeyFormatError::Malformed) => {
@@ -237,6 +242,85 @@ impl Authenticator for ApiKeyAuthenticator {
         }
         AuthOutcome::Allow(AuthContext::new(entry.principal.clone(), "api_key"))
     }
+}
+
+/// Verifies an OAuth access token against the snapshot.
+fn access_token(token: &str, input: &AuthInput<'_>) -> AuthOutcome {
+    use tollgate_oauth::Error as E;
+    let Some(verifier) = input.access.token_verifier() else {
+        return AuthOutcome::Deny(unauthorized(
+            ErrorCode::TokenBadSignature,
+            "this marketplace issues no access tokens",
+            true,
+        ));
+    };
+    let now = time::OffsetDateTime::from_unix_timestamp(input.now.as_second())
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let claims = match verifier.verify(token, now) {
+        Ok(claims) => claims,
+        Err(e) => {
+            let (code, detail) = match e {
+                E::Expired => (ErrorCode::TokenExpired, "the access token has expired"),
+                E::NotYetValid => (
+                    ErrorCode::TokenNotYetValid,
+                    "the access token is not valid yet",
+                ),
+                E::WrongAudience => (
+                    ErrorCode::TokenWrongAudience,
+                    "the access token is for another audience",
+                ),
+                E::WrongIssuer => (
+                    ErrorCode::TokenWrongIssuer,
+                    "the access token is from another issuer",
+                ),
+                E::WrongType => (
+                    ErrorCode::TokenWrongType,
+                    "the token is not an access token",
+                ),
+                E::UnsupportedAlg | E::AlgMismatch | E::UnknownKey | E::BadSignature => (
+                    ErrorCode::TokenBadSignature,
+                    "the access token's signature does not verify",
+                ),
+                _ => (ErrorCode::TokenMalformed, "the access token is malformed"),
+            };
+            return AuthOutcome::Deny(unauthorized(code, detail, true));
+        }
+    };
+    let client = input
+        .access
+        .oauth_client(&claims.client_id.to_string())
+        .filter(|c| c.client.app_id == claims.app && c.client.mode == claims.mode);
+    let Some(client) = client else {
+        return AuthOutcome::Deny(unauthorized(
+            ErrorCode::TokenRevoked,
+            "the access token's client was revoked",
+            true,
+        ));
+    };
+    if input.access.is_revoked(&claims.jti.to_string()) {
+        return AuthOutcome::Deny(unauthorized(
+            ErrorCode::TokenRevoked,
+            "the access token was revoked",
+            true,
+        ));
+    }
+    // The token's scopes, within what the client may still be granted.
+    let base = &client.principal;
+    let principal = Principal {
+        credential_id: base.credential_id.clone(),
+        app_id: base.app_id,
+        app_id_str: base.app_id_str.clone(),
+        org_id: base.org_id,
+        mode: base.mode,
+        scopes: claims
+            .scopes()
+            .filter(|s| base.scopes.iter().any(|b| b == s))
+            .map(str::to_owned)
+            .collect(),
+        operations: None,
+        subject: base.subject,
+    };
+    AuthOutcome::Allow(AuthContext::new(Arc::new(principal), "oauth"))
 }
 
 /// Refuses every API call with 401 `credential-required` and a `WWW-Authenticate:

@@ -25,7 +25,9 @@ pub mod upstream;
 pub mod usage;
 
 pub use access::{Access, AccessError, AccessInput, PlanInput, PlanRuntime};
-pub use auth::{ApiKeyAuthenticator, AuthContext, AuthInput, AuthOutcome, Authenticator, DenyAll};
+pub use auth::{
+    AuthContext, AuthInput, AuthOutcome, Authenticator, CredentialAuthenticator, DenyAll,
+};
 pub use pipeline::Services;
 pub use problem::{ErrorOrigin, GatewayCode, GatewayError};
 pub use proxy::{Gateway, HEALTH_PATH};

@@ -70,6 +70,8 @@ struct Inner {
 /// health page).
 enum Step {
     Forward(Box<Forward>),
+    /// A test-mode answer from the API's OpenAPI examples, metered like a forwarded call.
+    Mock(Response<ResponseBody>, Box<Metering>),
     Answer(Response<ResponseBody>),
 }
 
@@ -137,6 +139,7 @@ impl Gateway {
         let forward = match self.prepare(&mut parts, body, peer.ip(), &request_id) {
             Step::Forward(forward) => forward,
             Step::Answer(response) => return response,
+            Step::Mock(response, metering) => return self.metered(response, *metering),
         };
         let Forward {
             request,
@@ -386,8 +389,48 @@ impl Gateway {
             }
         };
 
-        let Some(uri) = upstream_uri(api.pick_upstream(), route.remainder(), parts.uri.query())
-        else {
+        // Test-mode calls go to the sandbox upstream, or are answered from the examples.
+        let test_mode = caller
+            .principal()
+            .is_some_and(|p| p.mode == tollgate_core::apikey::KeyMode::Test);
+        let upstream = match test_mode.then(|| api.pick_sandbox()) {
+            None => api.pick_upstream(),
+            Some(Some(sandbox)) => sandbox,
+            Some(None) => {
+                let accept = parts
+                    .headers
+                    .get(http::header::ACCEPT)
+                    .and_then(|v| v.to_str().ok());
+                let prefer = parts.headers.get("prefer").and_then(|v| v.to_str().ok());
+                let answer = snapshot
+                    .mock(api.route.api_id)
+                    .ok_or(tollgate_openapi::MockError::UnknownOperation {
+                        operation_id: operation.operation_id.clone(),
+                    })
+                    .and_then(|m| m.respond(&operation.operation_id, accept, prefer));
+                return match (answer, metering) {
+                    (Ok(mock), Some(m)) => Step::Mock(mock_response(mock, request_id), Box::new(m)),
+                    (Ok(mock), None) => Step::Answer(mock_response(mock, request_id)),
+                    (Err(e), metering) => {
+                        if let Some(m) = &metering {
+                            let a = &m.admitted;
+                            pipeline::give_back(services, &a.subscription, &a.consumed, a.now);
+                        }
+                        let code = match e {
+                            tollgate_openapi::MockError::NotAcceptable { .. } => {
+                                ErrorCode::NotAcceptable
+                            }
+                            _ => ErrorCode::MockUnavailable,
+                        };
+                        reject(
+                            with_lifecycle(GatewayError::new(code, e.to_string())),
+                            parts,
+                        )
+                    }
+                };
+            }
+        };
+        let Some(uri) = upstream_uri(upstream, route.remainder(), parts.uri.query()) else {
             if let Some(m) = &metering {
                 let a = &m.admitted;
                 pipeline::give_back(services, &a.subscription, &a.consumed, a.now);
@@ -572,6 +615,34 @@ fn log_error(
             "request failed"
         );
     }
+}
+
+/// A test-mode answer: the example's status, headers and body, marked as a mock.
+fn mock_response(
+    mock: tollgate_openapi::MockResponse,
+    request_id: &HeaderValue,
+) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::full(Bytes::from_owner(mock.body)));
+    *response.status_mut() = StatusCode::from_u16(mock.status).unwrap_or(StatusCode::OK);
+    let headers = response.headers_mut();
+    for (name, value) in mock.headers.iter() {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(value.as_str()),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    if let Some(ct) = mock
+        .content_type
+        .as_deref()
+        .and_then(|c| HeaderValue::try_from(c).ok())
+    {
+        headers.insert(CONTENT_TYPE, ct);
+    }
+    headers.insert("tollgate-mock", HeaderValue::from_static("openapi-example"));
+    headers.insert(X_REQUEST_ID, request_id.clone());
+    response
 }
 
 /// `GET /_tollgate/health`: liveness plus the snapshot version this node serves.

@@ -464,6 +464,7 @@ mod tests {
             base_path: base.into(),
             hosts: hosts.iter().map(|h| (*h).into()).collect(),
             upstreams: vec!["http://127.0.0.1:9".into()],
+            sandbox_upstreams: vec![],
             status: ApiStatus::Published,
             sunset: None,
             deprecated_at: None,

@@ -29,6 +29,8 @@ pub struct RouteApi {
     pub hosts: Vec<String>,
     /// Upstream base URLs (`http://host:port/optional/prefix`), used round robin.
     pub upstreams: Vec<String>,
+    /// Where test-mode calls go; empty: test calls are answered by the example mock.
+    pub sandbox_upstreams: Vec<String>,
     /// Only `Published` and `Deprecated` APIs are routed.
     pub status: ApiStatus,
     /// When a deprecated API stops being served: sent as the `Sunset` header (RFC 8594).
@@ -98,6 +100,8 @@ pub(crate) struct Upstream {
 pub(crate) struct CompiledApi {
     pub(crate) route: RouteApi,
     pub(crate) upstreams: Box<[Upstream]>,
+    /// Test-mode upstreams (may be empty).
+    pub(crate) sandbox: Box<[Upstream]>,
     /// Round-robin cursor. Restarting at 0 on each snapshot swap is harmless.
     next_upstream: AtomicUsize,
     pub(crate) operations: OperationTable,
@@ -114,6 +118,16 @@ impl CompiledApi {
         }
         let i = self.next_upstream.fetch_add(1, Ordering::Relaxed);
         &self.upstreams[i % self.upstreams.len()]
+    }
+
+    /// The next test-mode upstream, round robin; `None` when the API has none (the
+    /// mock answers then).
+    pub(crate) fn pick_sandbox(&self) -> Option<&Upstream> {
+        if self.sandbox.is_empty() {
+            return None;
+        }
+        let i = self.next_upstream.fetch_add(1, Ordering::Relaxed);
+        Some(&self.sandbox[i % self.sandbox.len()])
     }
 
     /// The route-table keys of this API: each host, or `None` (any host).
@@ -146,6 +160,8 @@ pub struct Snapshot {
     routes: RouteTable,
     /// Credentials, subscriptions and compiled policies.
     access: Access,
+    /// Test-mode answers from each API's OpenAPI examples.
+    mocks: std::collections::HashMap<ApiId, Arc<tollgate_openapi::MockTable>>,
 }
 
 impl Snapshot {
@@ -156,6 +172,7 @@ impl Snapshot {
             apis: Vec::new(),
             routes: RouteTable::default(),
             access: Access::default(),
+            mocks: Default::default(),
         }
     }
 
@@ -210,6 +227,7 @@ impl Snapshot {
                 apis: compiled,
                 routes,
                 access: Access::default(),
+                mocks: Default::default(),
             },
             problems,
         )
@@ -219,6 +237,20 @@ impl Snapshot {
     pub fn with_access(mut self, access: Access) -> Self {
         self.access = access;
         self
+    }
+
+    /// The same snapshot with these test-mode mocks (by API).
+    pub fn with_mocks(
+        mut self,
+        mocks: std::collections::HashMap<ApiId, Arc<tollgate_openapi::MockTable>>,
+    ) -> Self {
+        self.mocks = mocks;
+        self
+    }
+
+    /// The test-mode mock of an API.
+    pub fn mock(&self, api: ApiId) -> Option<&tollgate_openapi::MockTable> {
+        self.mocks.get(&api).map(|m| &**m)
     }
 
     /// The credential and subscription index.
@@ -280,6 +312,11 @@ fn compile_api(mut api: RouteApi) -> Result<CompiledApi, SnapshotError> {
         .iter()
         .map(|url| parse_upstream(id, url))
         .collect::<Result<Box<[_]>, _>>()?;
+    let sandbox = api
+        .sandbox_upstreams
+        .iter()
+        .map(|url| parse_upstream(id, url))
+        .collect::<Result<Box<[_]>, _>>()?;
 
     let operations = OperationTable::build(&api.operations).map_err(|d| {
         let (first, second) = (&api.operations[d.first], &api.operations[d.second]);
@@ -302,6 +339,7 @@ fn compile_api(mut api: RouteApi) -> Result<CompiledApi, SnapshotError> {
     Ok(CompiledApi {
         route: api,
         upstreams,
+        sandbox,
         next_upstream: AtomicUsize::new(0),
         operations,
         sunset,
@@ -437,6 +475,7 @@ mod tests {
             base_path: base.into(),
             hosts: vec![],
             upstreams: vec!["http://127.0.0.1:8080/svc/".into()],
+            sandbox_upstreams: vec![],
             status: ApiStatus::Published,
             sunset: None,
             deprecated_at: None,

@@ -1160,6 +1160,7 @@ mod tests {
             base_path: base.into(),
             hosts: hosts.iter().map(|h| (*h).into()).collect(),
             upstreams: upstreams.iter().map(|u| (*u).into()).collect(),
+            sandbox_upstreams: vec![],
             status: ApiStatus::Published,
             sunset: None,
             deprecated_at: None,

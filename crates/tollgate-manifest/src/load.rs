@@ -659,6 +659,7 @@ fn check(m: &Manifest) -> Vec<ManifestError> {
             base_path: a.base_path.clone(),
             hosts: a.hosts.clone().unwrap_or_default(),
             upstreams: a.upstreams.clone(),
+            sandbox_upstreams: a.sandbox_upstreams.clone(),
             openapi: None,
         };
         let mut fe = req.validate();

@@ -529,6 +529,7 @@ impl Step {
                 base_path: spec.base_path.clone(),
                 hosts: spec.hosts.clone().unwrap_or_default(),
                 upstreams: spec.upstreams.clone(),
+                sandbox_upstreams: spec.sandbox_upstreams.clone(),
                 openapi: spec.openapi.as_ref().and_then(|o| o.document()).cloned(),
             }),
             Step::PutOpenApi { document, .. } => document.clone(),
@@ -902,6 +903,11 @@ impl<'a> Planner<'a> {
                         base_path: d.field("base_path", &cur.base_path, Some(&a.base_path)),
                         hosts: d.field("hosts", &cur.hosts, a.hosts.as_ref()),
                         upstreams: d.field("upstreams", &cur.upstreams, Some(&a.upstreams)),
+                        sandbox_upstreams: d.field(
+                            "sandbox_upstreams",
+                            &cur.sandbox_upstreams,
+                            Some(&a.sandbox_upstreams),
+                        ),
                         status: None,
                         sunset: None,
                     };

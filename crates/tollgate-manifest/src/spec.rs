@@ -65,6 +65,9 @@ pub struct ApiSpec {
     pub hosts: Option<Vec<String>>,
     /// Upstream base URLs.
     pub upstreams: Vec<String>,
+    /// Where test-mode calls go; none: a mock answering from the OpenAPI examples.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sandbox_upstreams: Vec<String>,
     /// `draft`, `published`, `deprecated` or `retired`; new APIs start as `draft`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<ApiStatus>,

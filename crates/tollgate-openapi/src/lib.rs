@@ -11,12 +11,19 @@
 //! `operationId`, `summary`, `deprecated` and `tags`, and that declared `in: path`
 //! parameters (local `$ref`s resolved) match the template's `{placeholders}` one to one.
 //! Not checked: schemas, responses, security, servers. Webhooks are not imported.
+//!
+//! [`mock`] answers sandbox calls from the same documents: [`MockTable::build`] resolves
+//! every operation's responses, examples and schemas once, and [`MockTable::respond`]
+//! picks the answer for a request's `Accept` and `Prefer` headers.
 
+pub mod mock;
 mod operation_id;
 mod params;
 mod paths;
 mod problems;
+mod refs;
 
+pub use mock::{MockError, MockResponse, MockTable};
 pub use problems::MAX_ERRORS;
 pub use tollgate_core::validate::FieldError;
 
@@ -91,7 +98,10 @@ pub fn import(doc: &Value) -> Result<ImportedDocument, Vec<FieldError>> {
         }
     }
     let operations = match root.get("paths") {
-        Some(paths) => paths::collect(doc, paths, &mut problems),
+        Some(paths) => paths::collect(doc, paths, &mut problems)
+            .into_iter()
+            .map(|(operation, _)| operation)
+            .collect(),
         None => {
             let others = root.contains_key("webhooks") || root.contains_key("components");
             match minor {

@@ -3,10 +3,8 @@
 //! `{placeholders}` of a template. Parameter schemas are not looked at.
 
 use crate::problems::{Problems, join};
+use crate::refs::{MAX_REF_HOPS, percent_decode};
 use serde_json::Value;
-
-/// How many `$ref` hops one parameter may take before we call it a loop.
-const MAX_REF_HOPS: usize = 16;
 
 const LOCATIONS: [&str; 4] = ["query", "header", "path", "cookie"];
 
@@ -187,48 +185,4 @@ fn check_definition(
         );
     }
     Some((name?, location?))
-}
-
-/// Decodes `%XX` escapes in a URI fragment; `None` if an escape or the result is invalid.
-fn percent_decode(s: &str) -> Option<String> {
-    if !s.contains('%') {
-        return Some(s.to_owned());
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            if !hex.iter().all(u8::is_ascii_hexdigit) {
-                return None;
-            }
-            let hex = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percent_decoding() {
-        assert_eq!(percent_decode("/a/b").as_deref(), Some("/a/b"));
-        assert_eq!(
-            percent_decode("/p/~1x~1%7Bid%7D").as_deref(),
-            Some("/p/~1x~1{id}")
-        );
-        assert_eq!(percent_decode("/caf%C3%A9").as_deref(), Some("/caf\u{e9}"));
-        assert_eq!(percent_decode("/a%2"), None);
-        assert_eq!(percent_decode("/a%+1"), None);
-        assert_eq!(percent_decode("/a%zz"), None);
-        assert_eq!(percent_decode("/a%FF"), None);
-    }
 }

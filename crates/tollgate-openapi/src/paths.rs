@@ -33,12 +33,13 @@ struct Found {
 }
 
 /// Checks the value of `/paths` and lists its operations: paths in document order, and
-/// within a path the methods in [`METHODS`] order.
+/// within a path the methods in [`METHODS`] order. Each comes with the JSON pointer of its
+/// operation object, such as `/paths/~1pets/get`.
 pub(crate) fn collect(
     doc: &Value,
     paths: &Value,
     problems: &mut Problems,
-) -> Vec<ImportedOperation> {
+) -> Vec<(ImportedOperation, String)> {
     let Some(paths) = paths.as_object() else {
         problems.push("/paths", "must be an object");
         return Vec::new();
@@ -251,7 +252,7 @@ fn tags(op: &Map<String, Value>, f: &mut Found, problems: &mut Problems) {
 
 /// Reports duplicate explicit operationIds (on every use after the first) and derives
 /// ids for the operations without one; see [`operation_id`] for the rule.
-fn settle_ids(found: Vec<Found>, problems: &mut Problems) -> Vec<ImportedOperation> {
+fn settle_ids(found: Vec<Found>, problems: &mut Problems) -> Vec<(ImportedOperation, String)> {
     let mut first_use: HashMap<&str, String> = HashMap::new();
     for f in &found {
         let Some(id) = &f.explicit_id else { continue };
@@ -295,13 +296,16 @@ fn settle_ids(found: Vec<Found>, problems: &mut Problems) -> Vec<ImportedOperati
     found
         .into_iter()
         .zip(ids)
-        .map(|(f, id)| ImportedOperation {
-            operation_id: id.unwrap_or_default(),
-            method: METHODS[f.method].to_ascii_uppercase(),
-            path: f.path,
-            summary: f.summary,
-            deprecated: f.deprecated,
-            tags: f.tags,
+        .map(|(f, id)| {
+            let operation = ImportedOperation {
+                operation_id: id.unwrap_or_default(),
+                method: METHODS[f.method].to_ascii_uppercase(),
+                path: f.path,
+                summary: f.summary,
+                deprecated: f.deprecated,
+                tags: f.tags,
+            };
+            (operation, f.pointer)
         })
         .collect()
 }

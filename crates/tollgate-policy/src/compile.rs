@@ -10,6 +10,7 @@ use jiff::tz::TimeZone;
 
 use crate::error::PolicyError;
 use crate::schema::validator;
+use crate::specialize::Specialized;
 use crate::terms::{Grant, Hours, PlanTerms};
 
 /// Operator-wide policies (e.g. a global `forbid` for embargoed regions), parsed and
@@ -108,6 +109,8 @@ pub struct CompiledPlan {
     pub(crate) policies: PolicySet,
     /// Grant permit + one merged forbid + operator policies: same verdict, fewer policies.
     pub(crate) fast: PolicySet,
+    /// The sets above folded per class of requests: what [`crate::decide`] evaluates.
+    pub(crate) specialized: Specialized,
     pub(crate) authorizer: Authorizer,
 }
 
@@ -134,15 +137,18 @@ impl CompiledPlan {
     }
 
     /// The itemized set: the slice plus the operator policies, each policy's id equal to
-    /// its `@id`. [`crate::decide`] takes a denial's reasons from it.
+    /// its `@id`. A denial's reasons are the forbids of it that the request satisfies
+    /// ([`crate::decide`] evaluates each folded for the request, see `specialize`).
     pub fn policy_set(&self) -> &PolicySet {
         &self.policies
     }
 
-    /// The verdict set [`crate::decide`] evaluates first: the `grant` permit, one
-    /// `<key>/deny` forbid whose condition is the disjunction of the slice's forbids, and
-    /// the operator policies. It decides exactly like [`CompiledPlan::policy_set`] (a
-    /// property test checks it) with fewer policies for Cedar to evaluate.
+    /// The verdict set: the `grant` permit, one `<key>/deny` forbid whose condition is
+    /// the disjunction of the slice's forbids, and the operator policies. It decides
+    /// exactly like [`CompiledPlan::policy_set`] (a property test checks it) with fewer
+    /// policies for Cedar to evaluate. [`crate::decide`] evaluates it folded for the
+    /// request (see `specialize`), with grant and merged forbid as one permit when no
+    /// operator policy is a `permit`.
     pub fn verdict_set(&self) -> &PolicySet {
         &self.fast
     }
@@ -368,40 +374,70 @@ pub fn compile(
     // The verdict set: the grant permit and one forbid that fires when any of the
     // slice's forbids would (their conditions OR-ed), plus the operator policies. Cedar's
     // cost grows with the number of policies, so an allowed call is decided by this
-    // small set; a denied one is decided again by the itemized set for its reasons.
-    // Validated with their source locations (for error messages); evaluated without.
-    let policies =
-        PolicySet::from_policies(without_locations(policies.policies().cloned().collect())?)
-            .map_err(|e| PolicyError::clause("grants", format!("{e}")))?;
-    let mut fast = PolicySet::new();
+    // small set; a denied one's reasons are the itemized policies it satisfies.
+    // When no operator policy is a `permit`, the grant and the merged forbid become one
+    // permit, `grant unless { merged }`, with the grant's id (the reason of an allow):
+    // what `decide` folds and evaluates.
+    let grant_id = format!("{key}/grant");
     let grant = policies
-        .policy(&PolicyId::new(format!("{key}/grant")))
+        .policy(&PolicyId::new(&grant_id))
         .cloned()
         .ok_or_else(|| PolicyError::clause("grants", "grant policy missing"))?;
+    // The subscription's condition goes last: it reads entity data, so it is the one part
+    // the specialisation cannot fold, and `true || e` folds to `true` where `e || true`
+    // must stay (Cedar would evaluate `e`). The slice's forbids cannot fail (the verdict
+    // set relies on it and the property tests check it), so the order changes nothing.
+    let subscription_id = format!("{key}/subscription");
+    let (subscription, others): (Vec<_>, Vec<_>) =
+        out.fires.iter().partition(|(id, _)| *id == subscription_id);
+    let fires = others
+        .into_iter()
+        .chain(subscription)
+        .map(|(_, fires)| fires.as_str())
+        .collect::<Vec<_>>()
+        .join(" ||\n  ");
     let deny_id = format!("{key}/deny");
     let merged = format!(
-        "@id({})\nforbid (principal, action, resource)\nwhen {{\n  {}\n}};",
+        "@id({})\nforbid (principal, action, resource)\nwhen {{\n  {fires}\n}};",
         lit(&deny_id),
-        out.fires.join(" ||\n  ")
     );
     let merged = Policy::parse(Some(PolicyId::new(&deny_id)), merged)
         .map_err(|e| PolicyError::clause("grants", format!("merged forbid does not parse: {e}")))?;
-    let verdict: Vec<Policy> = [grant, merged]
-        .into_iter()
-        .chain(operator.policies.iter().cloned())
+    let whole = format!(
+        "@id({})\npermit (principal in {plan}, action == Action::\"call\", resource)\nwhen {{\n  {}\n}}\nunless {{\n  {fires}\n}};",
+        lit(&grant_id),
+        ops_match(&all),
+    );
+    let whole = Policy::parse(Some(PolicyId::new(&grant_id)), whole)
+        .map_err(|e| PolicyError::clause("grants", format!("merged permit does not parse: {e}")))?;
+    for merged_set in [vec![grant, merged.clone()], vec![whole.clone()]] {
+        let mut set = PolicySet::new();
+        for policy in merged_set
+            .into_iter()
+            .chain(operator.policies.iter().cloned())
+        {
+            let id = policy.id().to_string();
+            set.add(policy)
+                .map_err(|_| PolicyError::DuplicateId { id })?;
+        }
+        let result = validator().validate(&set, ValidationMode::Strict);
+        if let Some(e) = result.validation_errors().next() {
+            return Err(PolicyError::clause(
+                "grants",
+                format!("merged policy does not validate: {e}"),
+            ));
+        }
+    }
+
+    // Validated with their source locations (for error messages); evaluated without.
+    let slice: Vec<Policy> = out
+        .policies
+        .iter()
+        .filter_map(|(id, _, _)| policies.policy(&PolicyId::new(id)).cloned())
         .collect();
-    for policy in without_locations(verdict)? {
-        let id = policy.id().to_string();
-        fast.add(policy)
-            .map_err(|_| PolicyError::DuplicateId { id })?;
-    }
-    let result = validator().validate(&fast, ValidationMode::Strict);
-    if let Some(e) = result.validation_errors().next() {
-        return Err(PolicyError::clause(
-            "grants",
-            format!("merged policy does not validate: {e}"),
-        ));
-    }
+    let operator_policies = operator.policies.clone();
+    let (policies, fast, specialized) =
+        on_big_stack(move || evaluated_sets(slice, merged, whole, grant_id, operator_policies))?;
 
     let text = out
         .policies
@@ -416,36 +452,113 @@ pub fn compile(
         clauses: out.policies.into_iter().map(|(i, c, _)| (i, c)).collect(),
         policies,
         fast,
+        specialized,
         authorizer: Authorizer::new(),
     })
 }
 
-/// The same policies without source locations: Cedar's evaluator copies an expression's
-/// source location (an `Arc` of the whole policy text) into every intermediate value, so
-/// a policy rebuilt from its JSON form, which has none, evaluates faster (~1 µs of ~23 µs
-/// per allowed call).
+/// The sets [`crate::decide`] evaluates, from the validated policies: the itemized and
+/// verdict sets, and their specialisations ([`crate::specialize`]).
 ///
-/// The JSON round trip recurses once per nesting level (a grant of n operations is an
-/// `||` chain n deep) with larger frames than Cedar's parser, so it runs on a helper
-/// thread with a large stack (reserved, not committed): a slice that parsed converts.
-fn without_locations(policies: Vec<Policy>) -> Result<Vec<Policy>, PolicyError> {
-    const STACK: usize = 256 << 20;
-    let convert = move || {
-        policies
-            .into_iter()
-            .map(|policy| {
-                let id = policy.id().clone();
-                let fail = |e: String| PolicyError::clause("grants", format!("policy {id}: {e}"));
-                let json = policy.to_json().map_err(|e| fail(format!("{e}")))?;
-                Policy::from_json(Some(id.clone()), json).map_err(|e| fail(format!("{e}")))
-            })
-            .collect()
+/// All are rebuilt from Cedar's JSON form, which has no source locations: Cedar's
+/// evaluator copies an expression's source location (an `Arc` of the whole policy text)
+/// into every intermediate value, so a policy without them evaluates faster (~1 µs of
+/// ~23 µs per allowed call).
+fn evaluated_sets(
+    slice: Vec<Policy>,
+    merged: Policy,
+    whole: Policy,
+    grant_id: String,
+    operator: Vec<Policy>,
+) -> Result<(PolicySet, PolicySet, Specialized), PolicyError> {
+    let fail =
+        |id: &PolicyId, e: String| PolicyError::clause("grants", format!("policy {id}: {e}"));
+    let json = |policy: &Policy| {
+        policy
+            .to_json()
+            .map_err(|e| fail(policy.id(), e.to_string()))
     };
+    let rebuild = |id: &str, json: &serde_json::Value| {
+        let id = PolicyId::new(id);
+        Policy::from_json(Some(id.clone()), json.clone()).map_err(|e| fail(&id, e.to_string()))
+    };
+    let slice: Vec<(String, serde_json::Value)> = slice
+        .iter()
+        .map(|p| Ok((raw_id(p), json(p)?)))
+        .collect::<Result<_, PolicyError>>()?;
+    let operator: Vec<(Policy, serde_json::Value)> = operator
+        .iter()
+        .map(|p| {
+            let j = json(p)?;
+            Ok((rebuild(p.id().as_ref(), &j)?, j))
+        })
+        .collect::<Result<_, PolicyError>>()?;
+    let deny = (raw_id(&merged), json(&merged)?);
+    let grant_unless_denied = json(&whole)?;
+
+    let set = |policies: Vec<Policy>| -> Result<PolicySet, PolicyError> {
+        let mut set = PolicySet::new();
+        for policy in policies
+            .into_iter()
+            .chain(operator.iter().map(|(p, _)| p.clone()))
+        {
+            let id = policy.id().to_string();
+            set.add(policy)
+                .map_err(|_| PolicyError::DuplicateId { id })?;
+        }
+        Ok(set)
+    };
+    let itemized = set(slice
+        .iter()
+        .map(|(id, j)| rebuild(id, j))
+        .collect::<Result<_, _>>()?)?;
+    let grant = slice
+        .iter()
+        .find(|(id, _)| *id == grant_id)
+        .ok_or_else(|| PolicyError::clause("grants", "grant policy missing"))?;
+    let verdict = set(vec![
+        rebuild(&grant.0, &grant.1)?,
+        rebuild(&deny.0, &deny.1)?,
+    ])?;
+
+    // Folded from the JSON forms. With no operator `permit`, a call is allowed exactly
+    // when the grant-unless-denied permit is satisfied and no operator forbid is.
+    let operator_permits = operator
+        .iter()
+        .any(|(p, _)| p.effect() == cedar_policy::Effect::Permit);
+    let operator_json = operator.iter().map(|(p, j)| (raw_id(p), j.clone()));
+    let verdict_json: Vec<(String, serde_json::Value)> = if operator_permits {
+        vec![grant.clone(), deny]
+    } else {
+        vec![(grant_id, grant_unless_denied)]
+    }
+    .into_iter()
+    .chain(operator_json.clone())
+    .collect();
+    let itemized_json = slice.into_iter().chain(operator_json).collect();
+    let specialized = Specialized::new(verdict_json, itemized_json)
+        .map_err(|e| PolicyError::clause("grants", e))?;
+    Ok((itemized, verdict, specialized))
+}
+
+/// A policy's id as written (`PolicyId`'s `Display` escapes it).
+fn raw_id(policy: &Policy) -> String {
+    AsRef::<str>::as_ref(policy.id()).to_owned()
+}
+
+/// Runs `f` on a helper thread with a large stack (reserved, not committed). Cedar's
+/// JSON conversions and the folding recurse once per nesting level (a grant of n
+/// operations nests its `||` chains), with larger frames than Cedar's parser: a slice
+/// that parsed converts.
+fn on_big_stack<T: Send>(
+    f: impl FnOnce() -> Result<T, PolicyError> + Send,
+) -> Result<T, PolicyError> {
+    const STACK: usize = 256 << 20;
     std::thread::scope(|scope| {
         std::thread::Builder::new()
             .name("policy-convert".into())
             .stack_size(STACK)
-            .spawn_scoped(scope, convert)
+            .spawn_scoped(scope, f)
             .map_err(|e| PolicyError::clause("grants", format!("conversion thread: {e}")))?
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
@@ -456,8 +569,9 @@ fn without_locations(policies: Vec<Policy>) -> Result<Vec<Policy>, PolicyError> 
 struct Emitter {
     /// `(id, clause, source with @id)`.
     policies: Vec<(String, String, String)>,
-    /// The condition under which each forbid fires, for the merged verdict policy.
-    fires: Vec<String>,
+    /// `(id, condition under which it fires)` of each forbid, for the merged verdict
+    /// policy.
+    fires: Vec<(String, String)>,
 }
 
 impl Emitter {
@@ -492,12 +606,14 @@ impl Emitter {
         }
         body.push(';');
         self.policy(key, name, clause, &body);
-        self.fires.push(match (when, unless) {
+        let id = format!("{key}/{name}");
+        let fires = match (when, unless) {
             (Some(w), Some(u)) => format!("(({w}) && !({u}))"),
             (Some(w), None) => format!("({w})"),
             (None, Some(u)) => format!("!({u})"),
             (None, None) => "true".to_owned(),
-        });
+        };
+        self.fires.push((id, fires));
     }
 }
 

@@ -4,17 +4,22 @@
 //!
 //! The rules live in Cedar: [`decide`] only computes the request's context (local time in
 //! the plan's zone, the subscription the call runs under) and runs the stock
-//! [`cedar_policy::Authorizer`]. The crate is pure and synchronous: no IO, and `now` is
-//! always passed in. [`decide_cached`] memoizes decisions in a bounded
-//! [`DecisionCache`] (exact keys: snapshot generation, plan, facts, local minute).
+//! [`cedar_policy::Authorizer`] — on the plan's policies partially evaluated at compile
+//! time for the class of the request (`specialize`: every comparison of a request fact
+//! with a literal folded, leaving Cedar the entity data), which decides exactly like the
+//! plan's Cedar text. The crate is pure and synchronous: no IO, and `now` is always
+//! passed in. [`decide_cached`] memoizes decisions in a bounded [`DecisionCache`] (exact
+//! keys: snapshot generation, plan, facts, local minute).
 
 mod cache;
 mod compile;
 mod decide;
 mod directory;
 mod error;
+mod fold;
 mod region;
 mod schema;
+mod specialize;
 mod terms;
 
 pub use cache::{CacheStats, DecisionCache, decide_cached};

@@ -16,6 +16,7 @@ mod idempotency;
 pub mod jobs;
 pub mod metering;
 pub mod notices;
+pub mod oauth;
 pub mod ops;
 pub mod policy;
 pub mod routes;
@@ -44,7 +45,7 @@ pub use tollgate_gateway::{GatewayConfig, SnapshotHandle};
 #[openapi(
     info(
         title = "Tollgate admin API",
-        description = "The control plane of a Tollgate marketplace: organizations and members, APIs and their OpenAPI documents, plans, applications, subscriptions, the audit log and the keyring.\n\nAuthenticate with `Authorization: Bearer <token>` (the operator token made on first start, or a personal token `tgp_…`). Errors are RFC 9457 problem details (`application/problem+json`) whose `type` is `https://tollgate.dev/problems/<slug>`; each slug is documented at `/problems/<slug>`. Objects of other organizations answer 404. Updates honour `If-Match` (412 when stale); POSTs honour `Idempotency-Key` (the first response is replayed for 24 h; the same key with another body is 422). Lists are paginated with `limit` and `cursor` (`next_cursor`).",
+        description = "The control plane of a Tollgate marketplace: organizations and members, APIs and their OpenAPI documents, plans, applications, subscriptions, the audit log and the keyring.\n\nAuthenticate with `Authorization: Bearer <token>` (the operator token made on first start, or a personal token `tgp_…`). Errors are RFC 9457 problem details (`application/problem+json`) whose `type` is `https://tollgate.dev/problems/<slug>`; each slug is documented at `/problems/<slug>`. Objects of other organizations answer 404. Updates honour `If-Match` (412 when stale); POSTs honour `Idempotency-Key` (the first response is replayed for 24 h; the same key with another body is 422). Lists are paginated with `limit` and `cursor` (`next_cursor`).\n\n**OAuth 2.0 on the gateway listener** (the marketplace's public face, not this API): `POST /oauth/token` (client credentials; `client_secret_basic` or `private_key_jwt` per RFC 7523; RFC 9068 JWT access tokens, EdDSA), `POST /oauth/introspect` (RFC 7662), `POST /oauth/revoke` (RFC 7009; 200 for unknown tokens), `GET /.well-known/jwks.json` (access-token keys), `GET /.well-known/oauth-authorization-server` (RFC 8414) and `GET /.well-known/tollgate-assertion-jwks.json` (keys of the assertion the gateway adds to forwarded calls). Clients are created here under `/v1/apps/{app_id}/oauth-clients`. Token endpoint errors follow RFC 6749 §5.2.",
         license(name = "Apache-2.0"),
     ),
     modifiers(&SecurityAddon),
@@ -83,6 +84,7 @@ pub fn admin_router(state: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) 
         .merge(routes::catalog::router())
         .merge(routes::terms::router())
         .merge(routes::credentials::router())
+        .merge(routes::oauth_clients::router())
         .merge(routes::audit::router())
         .merge(routes::meta::router())
         .split_for_parts();
@@ -182,6 +184,9 @@ pub struct ServeOptions {
     pub quota_save_interval: Duration,
     /// Capacity of the gateway's usage/denial event channel.
     pub event_buffer: usize,
+    /// The marketplace's public URL (OAuth issuer and token audience); default
+    /// `http://<gateway address>` (`https://` when the gateway speaks TLS).
+    pub public_url: Option<String>,
 }
 
 impl Default for ServeOptions {
@@ -191,6 +196,7 @@ impl Default for ServeOptions {
             gateway: GatewayConfig::default(),
             quota_save_interval: Duration::from_secs(5),
             event_buffer: 65_536,
+            public_url: None,
         }
     }
 }
@@ -205,6 +211,18 @@ pub async fn serve(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let public_url = match &options.public_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => {
+            let scheme = if options.gateway.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://{}", gateway.local_addr()?)
+        }
+    };
+    *state.public_url.write().unwrap_or_else(|e| e.into_inner()) = public_url;
     let restored = metering::restore_quotas(&state)
         .await
         .map_err(|e| std::io::Error::other(format!("quota state: {}", e.detail)))?;
@@ -221,12 +239,12 @@ pub async fn serve(
         Arc::new(metering::EventCounts::default()),
     ));
     let services = tollgate_gateway::Services {
-        auth: Arc::new(state.api_key_authenticator()),
+        auth: Arc::new(state.credential_authenticator()),
         clock: state.clock.clone(),
         limiter: state.limiter.clone(),
         events,
         decisions: Arc::new(tollgate_policy::DecisionCache::new(65_536)),
-        public: None,
+        public: Some(Arc::new(oauth::Endpoints::new(state.clone()))),
     };
     let (tx, rx) = tokio::sync::watch::channel(false);
     let (router, _) = admin_router(state.clone());

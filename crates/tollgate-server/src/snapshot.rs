@@ -16,7 +16,7 @@ use crate::state::AppState;
 use tollgate_core::model::{Api, Operation, Plan, TermSheet};
 use tollgate_core::path_template::PathTemplate;
 use tollgate_core::{ApiId, OrgId, PlanId};
-use tollgate_gateway::access::{OperationInput, QuotaInput, QuotaPer, RateInput};
+use tollgate_gateway::access::{OAuthInput, OperationInput, QuotaInput, QuotaPer, RateInput};
 use tollgate_gateway::{
     Access, AccessInput, PlanInput, PlanRuntime, RouteApi, RouteOperation, Snapshot,
 };
@@ -29,7 +29,44 @@ pub async fn refresh(state: &AppState) -> Result<u64, ApiError> {
     let mut last = state.snapshot_lock.lock().await;
     let mut tx = state.store.read().await?;
     let apis = tx.routable_apis().await?;
+    // Test-mode mocks: built once per API revision from its OpenAPI document.
+    let mut mocks = HashMap::with_capacity(apis.len());
+    {
+        let cached: Vec<(ApiId, Option<Arc<tollgate_openapi::MockTable>>)> = {
+            let cache = state.mock_cache.lock().unwrap_or_else(|e| e.into_inner());
+            apis.iter()
+                .map(|(a, _)| (a.id, cache.get(&(a.id, a.revision)).cloned()))
+                .collect()
+        };
+        for ((id, hit), (api, _)) in cached.into_iter().zip(&apis) {
+            let table = match hit {
+                Some(t) => t,
+                None => {
+                    let doc = tx.get_api_openapi(id).await?;
+                    let table = Arc::new(
+                        doc.as_ref()
+                            .map(tollgate_openapi::MockTable::build)
+                            .unwrap_or_default(),
+                    );
+                    state
+                        .mock_cache
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert((id, api.revision), table.clone());
+                    table
+                }
+            };
+            mocks.insert(id, table);
+        }
+        state
+            .mock_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(id, rev), _| apis.iter().any(|(a, _)| a.id == *id && a.revision == *rev));
+    }
     let keys = tx.all_api_keys().await?;
+    let oauth_clients = tx.active_oauth_clients().await?;
+    let revoked = tx.revoked_tokens(state.now()).await?;
     let subscriptions = tx.gateway_subscriptions().await?;
     let mut plans: HashMap<PlanId, Plan> = HashMap::new();
     let mut sheets: HashMap<(OrgId, String), TermSheet> = HashMap::new();
@@ -99,6 +136,11 @@ pub async fn refresh(state: &AppState) -> Result<u64, ApiError> {
         subscriptions: joined,
         api_slugs: apis.iter().map(|(a, _)| (a.id, a.slug.clone())).collect(),
         regions: state.regions(),
+        oauth: OAuthInput {
+            clients: oauth_clients,
+            verifier: token_verifier(state).await,
+            revoked: revoked.into_iter().map(|(jti, _)| jti).collect(),
+        },
     };
     let access = match Access::build(input) {
         Ok((access, problems)) => {
@@ -110,7 +152,9 @@ pub async fn refresh(state: &AppState) -> Result<u64, ApiError> {
         Err(e) => return Err(ApiError::internal(format!("gateway access index: {e}"))),
     };
     let (key_count, sub_count) = access.counts();
-    state.snapshot.store(snapshot.with_access(access));
+    state
+        .snapshot
+        .store(snapshot.with_access(access).with_mocks(mocks));
     *last = version;
     state.ready.store(true, Ordering::Release);
     tracing::debug!(
@@ -120,6 +164,30 @@ pub async fn refresh(state: &AppState) -> Result<u64, ApiError> {
         "gateway snapshot installed"
     );
     Ok(version)
+}
+
+/// The access-token verifier over the keyring's published token-signing keys.
+async fn token_verifier(state: &AppState) -> Option<tollgate_oauth::AccessTokenVerifier> {
+    let ring = state.keyring.read().await;
+    let keys = tollgate_oauth::rotation::verification_key_set(
+        &ring,
+        tollgate_keyring::KeyPurpose::TokenSigning,
+        state.now(),
+    );
+    match keys {
+        Ok(keys) => {
+            let url = state.public_url();
+            Some(tollgate_oauth::AccessTokenVerifier::new(
+                keys,
+                url.clone(),
+                url,
+            ))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "token-signing keys unusable; access tokens are refused");
+            None
+        }
+    }
 }
 
 fn routes(apis: &[(Api, Vec<Operation>)]) -> Result<Vec<RouteApi>, ApiError> {
@@ -141,6 +209,7 @@ fn routes(apis: &[(Api, Vec<Operation>)]) -> Result<Vec<RouteApi>, ApiError> {
             base_path: api.base_path.clone(),
             hosts: api.hosts.clone(),
             upstreams: api.upstreams.clone(),
+            sandbox_upstreams: api.sandbox_upstreams.clone(),
             status: api.status,
             sunset: api.sunset,
             deprecated_at: None,

@@ -50,6 +50,15 @@ pub struct AppState {
     /// Compiled plan versions by plan revision and sheet hash (see `snapshot`).
     pub plan_cache:
         std::sync::Mutex<std::collections::HashMap<String, Arc<tollgate_gateway::PlanRuntime>>>,
+    /// Test-mode mocks of APIs, by API id and revision (built from the OpenAPI document).
+    pub mock_cache: std::sync::Mutex<
+        std::collections::HashMap<(tollgate_core::ApiId, i64), Arc<tollgate_openapi::MockTable>>,
+    >,
+    /// The marketplace's public URL (the gateway's): the OAuth issuer and the access
+    /// tokens' audience. `serve` sets it from the gateway address unless configured.
+    pub public_url: std::sync::RwLock<String>,
+    /// `jti`s of `private_key_jwt` client assertions already used, until they expire.
+    pub assertion_jtis: std::sync::Mutex<std::collections::HashMap<String, OffsetDateTime>>,
     /// The gateway's rate limits and quotas (persisted by housekeeping).
     pub limiter: Arc<tollgate_limits::LocalLimiter>,
 }
@@ -188,6 +197,9 @@ impl AppState {
             operator_policies: std::sync::RwLock::new(tollgate_policy::OperatorPolicies::none()),
             regions: std::sync::RwLock::default(),
             plan_cache: std::sync::Mutex::default(),
+            mock_cache: std::sync::Mutex::default(),
+            public_url: std::sync::RwLock::new("http://127.0.0.1:7800".to_owned()),
+            assertion_jtis: std::sync::Mutex::default(),
             limiter: Arc::new(tollgate_limits::LocalLimiter::new()),
         })
     }
@@ -220,6 +232,14 @@ impl AppState {
             .clone()
     }
 
+    /// The OAuth issuer and access-token audience.
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// The operator's region table.
     pub fn regions(&self) -> tollgate_policy::RegionTable {
         self.regions
@@ -242,8 +262,8 @@ impl AppState {
     }
 
     /// The gateway's API-key check, keyed with the same pepper as stored key digests.
-    pub fn api_key_authenticator(&self) -> tollgate_gateway::ApiKeyAuthenticator {
-        tollgate_gateway::ApiKeyAuthenticator::new(self.token_key.clone())
+    pub fn credential_authenticator(&self) -> tollgate_gateway::CredentialAuthenticator {
+        tollgate_gateway::CredentialAuthenticator::new(self.token_key.clone())
     }
 
     /// Whether the server is ready for traffic.

@@ -191,6 +191,7 @@ struct ApiRow {
     base_path: String,
     hosts: Json<Vec<String>>,
     upstreams: Json<Vec<String>>,
+    sandbox_upstreams: Json<Vec<String>>,
     status: String,
     sunset: Option<OffsetDateTime>,
     openapi_info: Option<Json<OpenApiInfo>>,
@@ -199,7 +200,7 @@ struct ApiRow {
     revision: i64,
 }
 
-const API_COLS: &str = "id, org_id, slug, name, version, description, base_path, hosts, upstreams, status, sunset, openapi_info, created_at, updated_at, revision";
+const API_COLS: &str = "id, org_id, slug, name, version, description, base_path, hosts, upstreams, sandbox_upstreams, status, sunset, openapi_info, created_at, updated_at, revision";
 
 impl ApiRow {
     fn into_api(self) -> Result<Api> {
@@ -213,6 +214,7 @@ impl ApiRow {
             base_path: self.base_path,
             hosts: self.hosts.0,
             upstreams: self.upstreams.0,
+            sandbox_upstreams: self.sandbox_upstreams.0,
             status: parse_enum(&self.status)?,
             sunset: self.sunset,
             openapi: self.openapi_info.map(|j| j.0),
@@ -1042,8 +1044,8 @@ impl Tx {
         on_tx!(self, |c| {
             sqlx::query(
             "INSERT INTO apis (id, org_id, slug, name, version, description, base_path, hosts, upstreams, status, sunset,
-                               openapi_doc, openapi_info, created_at, updated_at, revision)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+                               openapi_doc, openapi_info, created_at, updated_at, revision, sandbox_upstreams)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
         )
         .bind(a.id.to_string())
         .bind(a.org_id.to_string())
@@ -1061,6 +1063,7 @@ impl Tx {
         .bind(a.created_at)
         .bind(a.updated_at)
         .bind(a.revision)
+        .bind(Json(&a.sandbox_upstreams))
         .execute(c)
         .await?
         .rows_affected()
@@ -1162,7 +1165,8 @@ impl Tx {
         let n = on_tx!(self, |c| {
             sqlx::query(
             "UPDATE apis SET name = $2, version = $3, description = $4, base_path = $5, hosts = $6, upstreams = $7,
-                             status = $8, sunset = $9, openapi_info = $10, updated_at = $11, revision = $12
+                             status = $8, sunset = $9, openapi_info = $10, updated_at = $11, revision = $12,
+                             sandbox_upstreams = $14
              WHERE id = $1 AND revision = $13"
         )
         .bind(a.id.to_string())
@@ -1178,6 +1182,7 @@ impl Tx {
         .bind(a.updated_at)
         .bind(a.revision)
         .bind(expected_revision)
+        .bind(Json(&a.sandbox_upstreams))
         .execute(c)
         .await?
         .rows_affected()

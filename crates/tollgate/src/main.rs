@@ -18,6 +18,7 @@ macro_rules! out {
 mod client;
 mod config;
 mod demo;
+mod httpsig_cmd;
 mod manifest_cmd;
 mod serve;
 mod terms_cmd;
@@ -69,6 +70,12 @@ enum Command {
         #[command(subcommand)]
         command: terms_cmd::TermsCommand,
     },
+    /// Sign or verify HTTP message signatures (RFC 9421) on raw HTTP/1.1 request files,
+    /// and check them against the gateway's signature policy.
+    Httpsig {
+        #[command(subcommand)]
+        command: httpsig_cmd::HttpsigCommand,
+    },
     /// List or rotate the marketplace's keys (operators).
     Keys {
         #[command(subcommand)]
@@ -101,6 +108,7 @@ fn main() -> std::process::ExitCode {
             Command::Export(args) => manifest_cmd::export(args).await,
             Command::Keys { command } => manifest_cmd::keys(command).await,
             Command::Terms { command } => terms_cmd::run(command),
+            Command::Httpsig { command } => httpsig_cmd::run(command),
             Command::Version { json } => {
                 if json {
                     outln!("{}", serde_json::json!({"name": "tollgate", "version": env!("CARGO_PKG_VERSION")}));

@@ -186,6 +186,7 @@ fn api(base: &str, upstreams: &[String], ops: &[(&str, &str)]) -> RouteApi {
         base_path: base.into(),
         hosts: vec![],
         upstreams: upstreams.to_vec(),
+        sandbox_upstreams: vec![],
         status: ApiStatus::Published,
         sunset: None,
         deprecated_at: None,

@@ -151,6 +151,7 @@ pub fn apply(cat: &mut Catalog, steps: &[Step]) {
                         base_path: r.base_path,
                         hosts: r.hosts,
                         upstreams: r.upstreams,
+                        sandbox_upstreams: r.sandbox_upstreams,
                         status: ApiStatus::Draft,
                         sunset: None,
                         openapi: r.openapi.as_ref().map(info),
@@ -319,6 +320,9 @@ pub fn apply(cat: &mut Catalog, steps: &[Step]) {
                 }
                 if let Some(v) = r.hosts {
                     a.hosts = v;
+                }
+                if let Some(v) = r.sandbox_upstreams {
+                    a.sandbox_upstreams = v;
                 }
                 if let Some(v) = r.upstreams {
                     a.upstreams = v;

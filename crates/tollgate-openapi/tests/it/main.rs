@@ -1,9 +1,11 @@
-//! Integration tests for `tollgate_openapi::import`: realistic documents, one test per
-//! kind of problem, hashing, and property tests. One binary keeps link time down.
+//! Integration tests for `tollgate_openapi::import` (realistic documents, one test per
+//! kind of problem, hashing, property tests) and for the sandbox's `mock` answers. One
+//! binary keeps link time down.
 
 mod errors;
 mod fixtures;
 mod hashing;
+mod mock;
 mod props;
 
 use serde_json::{Value, json};

@@ -5,7 +5,9 @@
 
 use std::sync::LazyLock;
 
-use cedar_policy::{Authorizer, Context, Decision as CedarDecision, EntityUid, PolicySet, Request};
+use cedar_policy::{
+    Authorizer, Context, Decision as CedarDecision, EntityUid, PolicyId, PolicySet, Request,
+};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use proptest::prelude::*;
@@ -75,23 +77,28 @@ fn stock(plan: &CompiledPlan, terms: &PlanTerms, f: &Facts, now: Timestamp) -> D
     let set: PolicySet = format!("{}\n{OPERATOR}", plan.cedar_text())
         .parse()
         .unwrap();
+    stock_on(&set, terms, f, now)
+}
+
+/// The stock authorizer on `set` (parsed Cedar text); reasons and errors as `@id`s.
+fn stock_on(set: &PolicySet, terms: &PlanTerms, f: &Facts, now: Timestamp) -> Decision {
     let response =
-        Authorizer::new().is_authorized(&documented_request(terms, f, now), &set, DIR.entities());
+        Authorizer::new().is_authorized(&documented_request(terms, f, now), set, DIR.entities());
     let allow = response.decision() == CedarDecision::Allow;
-    let mut reasons: Vec<String> = response
-        .diagnostics()
-        .reason()
-        .map(|id| set.policy(id).unwrap().annotation("id").unwrap().to_owned())
-        .collect();
+    let id_of = |id: &PolicyId| set.policy(id).unwrap().annotation("id").unwrap().to_owned();
+    let mut reasons: Vec<String> = response.diagnostics().reason().map(id_of).collect();
     if reasons.is_empty() && !allow {
         reasons.push(NOT_GRANTED.into());
     }
     reasons.sort();
-    let errors: Vec<String> = response
+    let mut errors: Vec<String> = response
         .diagnostics()
         .errors()
-        .map(|e| e.to_string())
+        .map(|e| match e {
+            cedar_policy::AuthorizationError::PolicyEvaluationError(e) => id_of(e.policy_id()),
+        })
         .collect();
+    errors.sort();
     Decision {
         allow,
         reasons,
@@ -119,24 +126,37 @@ pub(crate) fn facts() -> impl Strategy<Value = Facts> {
         ("geo", "lookup"),
         ("batch", "submitJob"),
         ("batch", "getJob"),
+        // Operations of one API called on another, and unknown ones.
+        ("geo", "getPatient"),
+        ("records", "lookup"),
+        ("weather", "submitJob"),
+        ("nowhere", "getForecast"),
+        ("weather", "purgeCache"),
     ];
     (
         pick(&["alpha", "beta", "gamma", "delta", "nobody"]),
         proptest::sample::select(calls.to_vec()),
-        subset(&["weather:read", "weather:history", "records:read", "other"]),
+        subset(&[
+            "weather:read",
+            "weather:history",
+            "records:read",
+            "admin",
+            "other",
+        ]),
         proptest::option::of(pick(&["eu-west", "eu-central", "us-east", "embargo-a"])),
         subset(&["health", "contact", "location"]),
         proptest::option::of(pick(&["treatment", "research", "marketing"])),
         pick(&["api_key", "oauth", "mtls"]),
+        subset(&["health", "contact"]),
     )
         .prop_map(
-            |(app, (api, op), scopes, region, consent, purpose, auth)| Facts {
+            |(app, (api, op), scopes, region, consent, purpose, auth, categories)| Facts {
                 app_id: app.into(),
                 api: api.into(),
                 operation: op.into(),
                 scopes,
                 region: region.map(String::from),
-                data_categories: vec![],
+                data_categories: categories,
                 purpose: purpose.map(String::from),
                 consent,
                 auth_method: auth.into(),
@@ -219,5 +239,189 @@ fn both_outcomes_are_exercised() {
         "false:consent/location",
     ] {
         assert!(seen.contains(want), "{want} never reached: {seen:?}");
+    }
+    // The operator permit allows alone (an operation the plan does not grant) and beside
+    // the grant.
+    let monday = "2026-11-02T09:30:00Z".parse::<Timestamp>().unwrap(); // 10:30 in Paris
+    for (op, scopes, reasons) in [
+        ("purgeCache", &[][..], &["operator/mtls-forecast"][..]),
+        (
+            "getForecast",
+            &["weather:read"][..],
+            &["operator/mtls-forecast", "weather-pro@3f1c9a0e/grant"][..],
+        ),
+    ] {
+        let mut f = Facts::new("alpha", "weather", op).scopes(scopes);
+        f.auth_method = "mtls".into();
+        let d = decide(&RICH[0].0, &DIR, &f.facts(), monday);
+        assert_eq!(d, stock_on(&RICH[0].1, &TERMS[0], &f, monday));
+        assert!(d.allow && d.reasons == reasons, "{d:?}");
+    }
+}
+
+/// Operator policies of every shape the specialisation meets: a `permit` (so the verdict
+/// set keeps the grant and the merged forbid apart), atoms on every kind of attribute,
+/// shapes it does not fold (`like`, `!=`), and a policy that fails at run time for an
+/// application without subscription (Cedar then skips it and reports it).
+const RICH_OPERATOR: &str = r#"
+@id("operator/embargo")
+forbid (principal, action, resource)
+when { context has region && ["embargo-a", "embargo-b"].contains(context.region) };
+
+@id("operator/mtls-forecast")
+permit (principal, action, resource == Api::"weather")
+when { context.auth_method == "mtls" && ["getForecast", "purgeCache"].contains(context.operation) && 600 <= context.minute };
+
+@id("operator/no-deletes")
+forbid (principal, action, resource)
+when { context.operation like "delete*" && !context.scopes.contains("admin") };
+
+@id("operator/weekend-lab")
+forbid (principal, action, resource)
+when { context.operation == "getLabResults" && context.weekday > 5 && context.data_categories.contains("health") };
+
+@id("operator/no-oauth-research")
+forbid (principal, action, resource)
+when { context has purpose && context.purpose == "research" && context.auth_method != "oauth" };
+
+@id("operator/inactive")
+forbid (principal, action, resource)
+when { !context.subscription.active };
+"#;
+
+static RICH: LazyLock<Vec<(CompiledPlan, PolicySet)>> = LazyLock::new(|| {
+    let operator = tollgate_policy::OperatorPolicies::parse(RICH_OPERATOR).unwrap();
+    TERMS
+        .iter()
+        .map(|t| {
+            let plan = tollgate_policy::compile(t, &operator).unwrap();
+            let set = format!("{}\n{RICH_OPERATOR}", plan.cedar_text())
+                .parse()
+                .unwrap();
+            (plan, set)
+        })
+        .collect()
+});
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
+    #[test]
+    fn decide_equals_the_stock_authorizer_with_rich_operator_policies(
+        which in 0usize..3,
+        f in facts(),
+        now in instant(),
+    ) {
+        let (plan, set) = &RICH[which];
+        let ours = decide(plan, &DIR, &f.facts(), now);
+        prop_assert_eq!(ours, stock_on(set, &TERMS[which], &f, now));
+    }
+}
+
+#[test]
+fn window_edges_decide_like_the_stock_authorizer() {
+    // Where the folding splits local time into intervals: the minute before, at and after
+    // every threshold of each plan's window (and midnight), on every day of a week with a
+    // blackout date, in the plan's zone; with facts every other clause allows (the window
+    // decides) and with a region that is denied.
+    let cases = [
+        (
+            0,
+            Facts::new("alpha", "weather", "getForecast").scopes(&["weather:read"]),
+        ),
+        (
+            1,
+            Facts::new("alpha", "records", "getPatient")
+                .scopes(&["records:read"])
+                .consent(&["health", "contact"])
+                .purpose("treatment"),
+        ),
+        (2, Facts::new("beta", "batch", "getJob").region(None)),
+        (
+            0,
+            Facts::new("alpha", "weather", "getForecast").region(Some("us-east")),
+        ),
+    ];
+    let stock_sets: Vec<PolicySet> = PLANS
+        .iter()
+        .map(|p| format!("{}\n{OPERATOR}", p.cedar_text()).parse().unwrap())
+        .collect();
+    let mut allowed = 0;
+    let mut checked = 0;
+    for (which, f) in &cases {
+        let terms = &TERMS[*which];
+        let mut edges = vec![0i32, 1439];
+        for h in terms.window.iter().flat_map(|w| &w.allow) {
+            edges.extend([i32::from(h.from_minute), i32::from(h.to_minute)]);
+        }
+        let minutes: std::collections::BTreeSet<i32> = edges
+            .iter()
+            .flat_map(|e| [e - 1, *e, e + 1])
+            .filter(|m| (0..1440).contains(m))
+            .collect();
+        let tz = PLANS[*which].time_zone();
+        for day in 21..28 {
+            for &m in &minutes {
+                let local = jiff::civil::date(2026, 12, day).at(
+                    i8::try_from(m / 60).unwrap(),
+                    i8::try_from(m % 60).unwrap(),
+                    0,
+                    0,
+                );
+                let now = tz.to_timestamp(local).unwrap();
+                let ours = decide(&PLANS[*which], &DIR, &f.facts(), now);
+                let theirs = stock_on(&stock_sets[*which], terms, f, now);
+                assert_eq!(ours, theirs, "plan {which} {f:?} at {local}");
+                allowed += usize::from(ours.allow);
+                checked += 1;
+            }
+        }
+    }
+    assert!(allowed > 20 && allowed < checked, "{allowed} of {checked}");
+}
+
+#[test]
+fn rich_operator_outcomes_are_exercised() {
+    // Guard against a vacuous equivalence: errors, the operator permit and the
+    // unfolded shapes all show up.
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..3_000 {
+        let which = (0usize..3).new_tree(&mut runner).unwrap().current();
+        let f = facts().new_tree(&mut runner).unwrap().current();
+        let now = instant().new_tree(&mut runner).unwrap().current();
+        let d = decide(&RICH[which].0, &DIR, &f.facts(), now);
+        seen.extend(d.errors.iter().map(|e| format!("error:{e}")));
+        seen.extend(
+            d.reasons
+                .iter()
+                .filter(|r| r.starts_with("operator/"))
+                .map(|r| format!("{}:{r}", d.allow)),
+        );
+    }
+    for want in [
+        "error:operator/inactive",
+        "false:operator/inactive",
+        "false:operator/no-deletes",
+        "false:operator/no-oauth-research",
+        "false:operator/embargo",
+    ] {
+        assert!(seen.contains(want), "{want} never reached: {seen:?}");
+    }
+    // The operator permit allows alone (an operation the plan does not grant) and beside
+    // the grant.
+    let monday = "2026-11-02T09:30:00Z".parse::<Timestamp>().unwrap(); // 10:30 in Paris
+    for (op, scopes, reasons) in [
+        ("purgeCache", &[][..], &["operator/mtls-forecast"][..]),
+        (
+            "getForecast",
+            &["weather:read"][..],
+            &["operator/mtls-forecast", "weather-pro@3f1c9a0e/grant"][..],
+        ),
+    ] {
+        let mut f = Facts::new("alpha", "weather", op).scopes(scopes);
+        f.auth_method = "mtls".into();
+        let d = decide(&RICH[0].0, &DIR, &f.facts(), monday);
+        assert_eq!(d, stock_on(&RICH[0].1, &TERMS[0], &f, monday));
+        assert!(d.allow && d.reasons == reasons, "{d:?}");
     }
 }

@@ -163,6 +163,7 @@ async fn create_api(
         base_path: req.base_path,
         hosts: req.hosts,
         upstreams: req.upstreams,
+        sandbox_upstreams: req.sandbox_upstreams,
         status: ApiStatus::Draft,
         sunset: None,
         openapi: imported.as_ref().map(|(i, _)| i.clone()),
@@ -251,6 +252,9 @@ async fn update_api(
     }
     if let Some(v) = req.hosts {
         api.hosts = v;
+    }
+    if let Some(v) = req.sandbox_upstreams {
+        api.sandbox_upstreams = v;
     }
     if let Some(v) = req.upstreams {
         api.upstreams = v;

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod catalog;
 pub mod credentials;
 pub mod meta;
+pub mod oauth_clients;
 pub mod tenancy;
 pub mod terms;
 

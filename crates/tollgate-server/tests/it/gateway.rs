@@ -76,12 +76,14 @@ impl Answer {
 async fn start_gateway(app: &App) -> Gw {
     let (events, rx) = EventSink::channel(1024);
     let services = Services {
-        auth: Arc::new(app.state.api_key_authenticator()),
+        auth: Arc::new(app.state.credential_authenticator()),
         clock: app.clock.clone(),
         limiter: app.state.limiter.clone(),
         events,
         decisions: Arc::new(tollgate_policy::DecisionCache::new(1024)),
-        public: None,
+        public: Some(Arc::new(tollgate_server::oauth::Endpoints::new(
+            app.state.clone(),
+        ))),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -102,6 +104,16 @@ async fn start_gateway(app: &App) -> Gw {
 
 impl Gw {
     async fn call(&self, method: Method, path: &str, headers: &[(&str, &str)]) -> Answer {
+        self.send(method, path, headers, "").await
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Answer {
         let mut req = Request::builder()
             .method(method)
             .uri(format!("http://{}{path}", self.addr));
@@ -110,7 +122,7 @@ impl Gw {
         }
         let resp = self
             .client
-            .request(req.body(Full::new(Bytes::new())).unwrap())
+            .request(req.body(Full::new(Bytes::from(body.to_owned()))).unwrap())
             .await
             .unwrap();
         let status = resp.status();
@@ -150,7 +162,10 @@ async fn marketplace(
         "info": {"title": "Echo", "version": "1"},
         "paths": {
             "/pets": {
-                "get": {"operationId": "listPets", "responses": {"200": {"description": "ok"}}},
+                "get": {"operationId": "listPets", "responses": {
+                    "200": {"description": "ok", "content": {"application/json": {"example": [{"id": 1, "name": "Rex"}]}}},
+                    "404": {"description": "none", "content": {"application/json": {"example": {"message": "no pets"}}}}
+                }},
                 "post": {"operationId": "createPet", "responses": {"201": {"description": "ok"}}}
             },
             "/pets/{id}": {"get": {"operationId": "getPet", "parameters": [{"name": "id", "in": "path", "required": true}], "responses": {"200": {"description": "ok"}}}}
@@ -867,5 +882,362 @@ async fn a_rate_limit_per_credential_gives_each_key_its_own_bucket() {
         };
         assert_eq!(got, expected);
     }
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn test_keys_reach_the_sandbox_or_the_example_mock_never_live() {
+    let (store, db) = tollgate_store::testing::sqlite().await;
+    let app = App::new(store).await;
+    let (p, c) = two_tenants(&app).await;
+    let upstream = start_upstream().await;
+    let (plan, api, _) = marketplace(&app, &p, &c, upstream, json!({}), None).await;
+    let gw = start_gateway(&app).await;
+    let terms = app.get(&format!("/v1/plans/{plan}"), &p.owner).await.body["terms_id"].clone();
+    let sha = app
+        .get(&format!("/v1/terms/{}", terms.as_str().unwrap()), &p.owner)
+        .await
+        .body["sha256"]
+        .clone();
+    let sub = app
+        .create(
+            "/v1/subscriptions",
+            &c.developer,
+            json!({"app_id": c.app, "plan_id": plan, "mode": "test", "accept_terms": sha}),
+        )
+        .await;
+    assert_eq!(sub["mode"], "test");
+    let (_, test_key) = key(
+        &app,
+        &c,
+        json!({"name": "sandbox", "mode": "test", "expires_in_days": 30, "scopes": ["pets:read"]}),
+    )
+    .await;
+
+    // No sandbox upstream: the answer comes from the OpenAPI document's example.
+    let mock = gw.get("/echo/v1/pets", &test_key).await;
+    assert_eq!(mock.status, StatusCode::OK, "{}", mock.body);
+    assert_eq!(mock.header("tollgate-mock"), "openapi-example");
+    assert_eq!(mock.body, json!([{"id": 1, "name": "Rex"}]));
+    assert!(
+        !mock.header("tollgate-usage-id").is_empty(),
+        "test calls are metered (as test)"
+    );
+    let missing = gw
+        .call(
+            Method::GET,
+            "/echo/v1/pets",
+            &[("x-api-key", &test_key), ("prefer", "code=404")],
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    let xml = gw
+        .call(
+            Method::GET,
+            "/echo/v1/pets",
+            &[("x-api-key", &test_key), ("accept", "application/xml")],
+        )
+        .await;
+    assert_eq!(xml.problem(), "not-acceptable");
+
+    // With a sandbox upstream, test calls go there; live calls still go live.
+    let api_now = app.get(&format!("/v1/apis/{api}"), &p.developer).await;
+    let etag = api_now
+        .headers
+        .get("etag")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let sandbox = start_upstream().await;
+    let r = app
+        .call(
+            Method::PATCH,
+            &format!("/v1/apis/{api}"),
+            Some(&p.developer),
+            Some(json!({"sandbox_upstreams": [format!("http://{sandbox}/sandbox")]})),
+            &[("if-match", &etag)],
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+    let sandboxed = gw.get("/echo/v1/pets", &test_key).await;
+    assert_eq!(
+        sandboxed.body["path"], "/sandbox/pets",
+        "{}",
+        sandboxed.body
+    );
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn oauth_client_credentials_tokens_work_at_the_gateway_and_every_failure_is_typed() {
+    use base64::Engine as _;
+    let (store, db) = tollgate_store::testing::sqlite().await;
+    let app = App::new(store).await;
+    let (p, c) = two_tenants(&app).await;
+    let upstream = start_upstream().await;
+    marketplace(&app, &p, &c, upstream, json!({}), None).await;
+    let gw = start_gateway(&app).await;
+    let client = app
+        .create(
+            &format!("/v1/apps/{}/oauth-clients", c.app),
+            &c.developer,
+            json!({"name": "backend", "auth_method": "client_secret_basic", "scopes": ["pets:read"], "token_lifetime_seconds": 120}),
+        )
+        .await;
+    let client_id = id(&client);
+    let secret = client["client_secret"].as_str().unwrap().to_owned();
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:{secret}"))
+    );
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    let token_of = |answer: &Answer| answer.body["access_token"].as_str().unwrap().to_owned();
+
+    // Discovery documents on the gateway listener.
+    let meta = gw
+        .call(Method::GET, "/.well-known/oauth-authorization-server", &[])
+        .await;
+    assert_eq!(meta.status, StatusCode::OK);
+    assert!(
+        meta.body["token_endpoint"]
+            .as_str()
+            .unwrap()
+            .ends_with("/oauth/token")
+    );
+    let jwks = gw.call(Method::GET, "/.well-known/jwks.json", &[]).await;
+    assert!(
+        !jwks.body["keys"].as_array().unwrap().is_empty(),
+        "{}",
+        jwks.body
+    );
+    let assertion_jwks = gw
+        .call(
+            Method::GET,
+            "/.well-known/tollgate-assertion-jwks.json",
+            &[],
+        )
+        .await;
+    assert_ne!(
+        assertion_jwks.body["keys"], jwks.body["keys"],
+        "separate key sets"
+    );
+
+    // Wrong secret, wrong grant: RFC 6749 errors.
+    let bad = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:nope"))
+    );
+    let refused = gw
+        .send(
+            Method::POST,
+            "/oauth/token",
+            &[form[0], ("authorization", &bad)],
+            "grant_type=client_credentials",
+        )
+        .await;
+    assert_eq!(
+        (refused.status, refused.body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+    );
+    let grant = gw
+        .send(
+            Method::POST,
+            "/oauth/token",
+            &[form[0], ("authorization", &basic)],
+            "grant_type=password",
+        )
+        .await;
+    assert_eq!(grant.body["error"], "unsupported_grant_type");
+    let scope = gw
+        .send(
+            Method::POST,
+            "/oauth/token",
+            &[form[0], ("authorization", &basic)],
+            "grant_type=client_credentials&scope=pets%3Awrite",
+        )
+        .await;
+    assert_eq!(scope.body["error"], "invalid_scope");
+
+    // A token, and a call with it.
+    let issued = gw
+        .send(
+            Method::POST,
+            "/oauth/token",
+            &[form[0], ("authorization", &basic)],
+            "grant_type=client_credentials",
+        )
+        .await;
+    assert_eq!(issued.status, StatusCode::OK, "{}", issued.body);
+    assert_eq!(issued.body["token_type"], "Bearer");
+    assert_eq!(issued.body["expires_in"], 120);
+    let token = token_of(&issued);
+    let ok = gw.get("/echo/v1/pets", &token).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert_eq!(
+        ok.body["authorization"], false,
+        "the token must not reach the upstream"
+    );
+    // The token carries only pets:read: writes are out of scope.
+    let write = gw
+        .call(
+            Method::POST,
+            "/echo/v1/pets",
+            &[("authorization", &format!("Bearer {token}"))],
+        )
+        .await;
+    assert_eq!(write.problem(), "scope-denied");
+
+    // Tampered, wrong audience, wrong type: each its own type.
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&parts[1])
+        .unwrap();
+    let mut claims: Value = serde_json::from_slice(&payload).unwrap();
+    claims["scope"] = json!("pets:read pets:write");
+    parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(&claims).unwrap());
+    let tampered = gw.get("/echo/v1/pets", &parts.join(".")).await;
+    assert_eq!(
+        (tampered.status, tampered.problem()),
+        (StatusCode::UNAUTHORIZED, "token-bad-signature")
+    );
+    let none = format!(
+        "{}.{}.",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(br#"{"alg":"none","typ":"at+jwt"}"#),
+        parts[1]
+    );
+    assert_eq!(
+        gw.get("/echo/v1/pets", &none).await.problem(),
+        "token-bad-signature"
+    );
+    let other_aud = {
+        let ring = app.state.keyring.read().await;
+        let signer =
+            tollgate_oauth::KeyringSigner::new(&ring, tollgate_keyring::KeyPurpose::TokenSigning)
+                .unwrap();
+        let claims = tollgate_oauth::AccessClaims::new(
+            client_id.parse().unwrap(),
+            c.app.parse().unwrap(),
+            c.org.parse().unwrap(),
+            tollgate_core::apikey::KeyMode::Live,
+            "pets:read",
+            now(&app),
+            time::Duration::minutes(2),
+        )
+        .unwrap();
+        let url = app.state.public_url();
+        (
+            claims
+                .issue(&signer, &url, "https://elsewhere.example")
+                .unwrap(),
+            claims.issue(&signer, "https://evil.example", &url).unwrap(),
+        )
+    };
+    assert_eq!(
+        gw.get("/echo/v1/pets", &other_aud.0).await.problem(),
+        "token-wrong-audience"
+    );
+    assert_eq!(
+        gw.get("/echo/v1/pets", &other_aud.1).await.problem(),
+        "token-wrong-issuer"
+    );
+
+    // Introspection and revocation (RFC 7662, 7009); the next request sees it.
+    let body = format!("token={token}");
+    let active = gw
+        .send(
+            Method::POST,
+            "/oauth/introspect",
+            &[form[0], ("authorization", &basic)],
+            &body,
+        )
+        .await;
+    assert_eq!(active.body["active"], true, "{}", active.body);
+    assert_eq!(active.body["client_id"], client_id.as_str());
+    let revoked = gw
+        .send(
+            Method::POST,
+            "/oauth/revoke",
+            &[form[0], ("authorization", &basic)],
+            &body,
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::OK);
+    let gone = gw.get("/echo/v1/pets", &token).await;
+    assert_eq!(
+        (gone.status, gone.problem()),
+        (StatusCode::UNAUTHORIZED, "token-revoked")
+    );
+    let inactive = gw
+        .send(
+            Method::POST,
+            "/oauth/introspect",
+            &[form[0], ("authorization", &basic)],
+            &body,
+        )
+        .await;
+    assert_eq!(inactive.body["active"], false);
+    let unknown = gw
+        .send(
+            Method::POST,
+            "/oauth/revoke",
+            &[form[0], ("authorization", &basic)],
+            "token=not-a-token",
+        )
+        .await;
+    assert_eq!(
+        unknown.status,
+        StatusCode::OK,
+        "RFC 7009: unknown tokens are fine"
+    );
+
+    // Expiry, then client revocation.
+    let fresh = token_of(
+        &gw.send(
+            Method::POST,
+            "/oauth/token",
+            &[form[0], ("authorization", &basic)],
+            "grant_type=client_credentials",
+        )
+        .await,
+    );
+    app.clock.advance(time::Duration::minutes(3));
+    assert_eq!(
+        gw.get("/echo/v1/pets", &fresh).await.problem(),
+        "token-expired"
+    );
+    let fresh = token_of(
+        &gw.send(
+            Method::POST,
+            "/oauth/token",
+            &[form[0], ("authorization", &basic)],
+            "grant_type=client_credentials",
+        )
+        .await,
+    );
+    assert_eq!(gw.get("/echo/v1/pets", &fresh).await.status, StatusCode::OK);
+    let r = app
+        .post(
+            &format!("/v1/apps/{}/oauth-clients/{client_id}/revoke", c.app),
+            &c.developer,
+            json!({}),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+    assert_eq!(
+        gw.get("/echo/v1/pets", &fresh).await.problem(),
+        "token-revoked"
+    );
+    let after = gw
+        .send(
+            Method::POST,
+            "/oauth/token",
+            &[form[0], ("authorization", &basic)],
+            "grant_type=client_credentials",
+        )
+        .await;
+    assert_eq!(after.body["error"], "invalid_client");
     db.cleanup().await;
 }

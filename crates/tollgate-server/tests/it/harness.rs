@@ -176,6 +176,8 @@ pub struct Tenant {
     pub draft_terms: String,
     /// A live API key of `app`.
     pub api_key: String,
+    /// An OAuth client of `app`.
+    pub oauth_client: String,
 }
 
 pub async fn tenant(app: &App, slug: &str) -> Tenant {
@@ -253,7 +255,15 @@ pub async fn tenant(app: &App, slug: &str) -> Tenant {
             json!({"name": "ci", "mode": "live", "expires_in_days": 30}),
         )
         .await);
+    let oauth_client = id(&app
+        .create(
+            &format!("/v1/apps/{app_id}/oauth-clients"),
+            &dev,
+            json!({"name": "ci", "auth_method": "client_secret_basic", "scopes": ["pets:read"]}),
+        )
+        .await);
     Tenant {
+        oauth_client,
         api_key,
         draft_terms,
         org: org_id,

@@ -19,6 +19,7 @@ fn param(a: &Tenant, name: &str) -> Option<String> {
         "terms_id" => a.draft_terms.clone(),
         "acceptance_id" => "00000000-0000-7000-8000-000000000000".to_owned(),
         "key_id" => a.api_key.clone(),
+        "client_id" => a.oauth_client.clone(),
         "purpose" => "token_signing".to_owned(),
         _ => return None,
     })
@@ -35,6 +36,10 @@ fn body(method: &Method, path: &str, a: &Tenant) -> Option<Value> {
             json!({"name": "x", "mode": "live", "expires_in_days": 30})
         }
         ("POST", "/v1/apps/{app_id}/keys/{key_id}/rotate") => json!({}),
+        ("POST", "/v1/apps/{app_id}/oauth-clients") => {
+            json!({"name": "x", "auth_method": "client_secret_basic"})
+        }
+        ("POST", "/v1/apps/{app_id}/oauth-clients/{client_id}/revoke") => return None,
         ("PATCH", "/v1/orgs/{org_id}") => json!({"name": "pwned"}),
         ("PATCH", "/v1/users/{user_id}") => json!({"marketplace_role": "operator"}),
         ("POST", "/v1/orgs/{org_id}/members") => {

@@ -37,6 +37,7 @@ fn api(org: OrgId, slug: &str, base: &str) -> Api {
         base_path: base.into(),
         hosts: vec![],
         upstreams: vec!["http://127.0.0.1:9".into()],
+        sandbox_upstreams: vec!["http://sandbox.example:8080".into()],
         status: ApiStatus::Draft,
         sunset: None,
         openapi: None,

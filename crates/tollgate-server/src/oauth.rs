@@ -1,0 +1,376 @@
+//! The marketplace's OAuth 2.0 authorization server for the client credentials grant,
+//! served on the gateway listener (the public face) through the gateway's
+//! [`PublicEndpoints`] hook:
+//!
+//! - `POST /oauth/token` — `client_secret_basic` or `private_key_jwt` (RFC 7523) client
+//!   authentication; RFC 9068 access tokens signed with the keyring's token-signing key;
+//! - `POST /oauth/introspect` (RFC 7662) and `POST /oauth/revoke` (RFC 7009, 200 for
+//!   unknown tokens; the next gateway request with a revoked token is refused);
+//! - `GET /.well-known/jwks.json` (token keys), `/.well-known/tollgate-assertion-jwks.json`
+//!   (gateway assertion keys), `/.well-known/oauth-authorization-server` (RFC 8414).
+//!
+//! Clients are looked up in the live gateway snapshot, so a revoked client can get no
+//! token from the moment its revocation returned. Errors follow RFC 6749 §5.2 (`error`,
+//! `error_description`), which OAuth client libraries expect.
+
+// Helpers return a finished error `Response` for handlers to return as is; it is built
+// only on the error path, so its size does not matter.
+#![allow(clippy::result_large_err)]
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http_body_util::BodyExt;
+use subtle::ConstantTimeEq;
+use time::OffsetDateTime;
+use tollgate_core::model::ClientAuthMethod;
+use tollgate_gateway::access::OAuthClientEntry;
+use tollgate_gateway::pipeline::PublicEndpoints;
+use tollgate_keyring::KeyPurpose;
+use tollgate_oauth::{
+    AccessClaims, AuthorizationServerMetadata, ClientAssertionVerifier, ClientAuth, Error,
+    IntrospectionResponse, RevocationRequest, TokenRequest, TokenResponse,
+};
+use tower::ServiceExt;
+
+use crate::state::AppState;
+
+/// Largest request body the endpoints read.
+const MAX_BODY: usize = 64 * 1024;
+
+/// The endpoints as the gateway's hook.
+pub struct Endpoints {
+    router: Router,
+}
+
+impl Endpoints {
+    pub fn new(state: Arc<AppState>) -> Self {
+        let router = Router::new()
+            .route("/oauth/token", post(token))
+            .route("/oauth/introspect", post(introspect))
+            .route("/oauth/revoke", post(revoke))
+            .route("/.well-known/jwks.json", get(jwks))
+            .route(
+                "/.well-known/tollgate-assertion-jwks.json",
+                get(assertion_jwks),
+            )
+            .route("/.well-known/oauth-authorization-server", get(metadata))
+            .with_state(state);
+        Self { router }
+    }
+}
+
+impl PublicEndpoints for Endpoints {
+    fn serves(&self, path: &str) -> bool {
+        path.starts_with("/oauth/") || path.starts_with("/.well-known/")
+    }
+
+    fn call(
+        &self,
+        req: http::Request<hyper::body::Incoming>,
+        _peer: SocketAddr,
+    ) -> Pin<Box<dyn Future<Output = http::Response<Bytes>> + Send + 'static>> {
+        let router = self.router.clone();
+        Box::pin(async move {
+            let req = req.map(axum::body::Body::new);
+            let response = match router.oneshot(req).await {
+                Ok(r) => r,
+                Err(never) => match never {},
+            };
+            let (parts, body) = response.into_parts();
+            let bytes = match body.collect().await {
+                Ok(b) => b.to_bytes(),
+                Err(_) => Bytes::new(),
+            };
+            http::Response::from_parts(parts, bytes)
+        })
+    }
+}
+
+/// An RFC 6749 §5.2 error answer.
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    let body = serde_json::json!({"error": error, "error_description": description});
+    let mut r = (status, axum::Json(body)).into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if status == StatusCode::UNAUTHORIZED {
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"tollgate\""),
+        );
+    }
+    r
+}
+
+fn from_error(e: &Error) -> Response {
+    let code = e.oauth_error(true).map_or("server_error", |c| c.as_str());
+    let status = match code {
+        "invalid_client" => StatusCode::UNAUTHORIZED,
+        "server_error" => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    oauth_error(status, code, &e.to_string())
+}
+
+fn now(state: &AppState) -> OffsetDateTime {
+    state.now()
+}
+
+/// Reads a form body (bounded, UTF-8).
+async fn form_body(body: axum::body::Body) -> Result<String, Response> {
+    let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+        oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the body is too large",
+        )
+    })?;
+    String::from_utf8(bytes.to_vec()).map_err(|_| {
+        oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the body is not UTF-8",
+        )
+    })
+}
+
+/// Authenticates the client of a token, introspection or revocation request.
+fn authenticate_client(
+    state: &AppState,
+    auth: ClientAuth,
+    at: OffsetDateTime,
+) -> Result<Arc<OAuthClientEntry>, Response> {
+    let snapshot = state.snapshot.load_full();
+    let access = snapshot.access();
+    let invalid = |why: &str| oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", why);
+    match auth {
+        ClientAuth::SecretBasic(basic) => {
+            let client = access
+                .oauth_client(&basic.client_id)
+                .filter(|c| c.client.auth_method == ClientAuthMethod::ClientSecretBasic)
+                .cloned()
+                .ok_or_else(|| invalid("unknown client or wrong authentication method"))?;
+            let digest = hex::decode(state.token_digest(&basic.client_secret)).unwrap_or_default();
+            let ok = client
+                .secret_digest
+                .as_ref()
+                .is_some_and(|d| bool::from(d.as_slice().ct_eq(&digest)));
+            if ok {
+                Ok(client)
+            } else {
+                Err(invalid("wrong client secret"))
+            }
+        }
+        ClientAuth::PrivateKeyJwt {
+            client_id,
+            assertion,
+        } => {
+            let issuer = state.public_url();
+            let verifier =
+                ClientAssertionVerifier::new(issuer.clone(), format!("{issuer}/oauth/token"));
+            let mut jtis = state
+                .assertion_jtis
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            jtis.retain(|_, exp| *exp > at);
+            let mut first_use = |client: &str, jti: &str, exp: OffsetDateTime| {
+                jtis.insert(format!("{client}\0{jti}"), exp).is_none()
+            };
+            let verified = verifier
+                .verify(
+                    &assertion,
+                    client_id.as_deref(),
+                    at,
+                    |id| {
+                        access
+                            .oauth_client(id)
+                            .filter(|c| c.client.auth_method == ClientAuthMethod::PrivateKeyJwt)
+                            .and_then(|c| c.keys.as_ref())
+                    },
+                    &mut first_use,
+                )
+                .map_err(|e| from_error(&e))?;
+            access
+                .oauth_client(&verified.client_id)
+                .cloned()
+                .ok_or_else(|| invalid("unknown client"))
+        }
+        ClientAuth::TlsClient { .. } => Err(invalid(
+            "mutual-TLS client authentication is not enabled on this listener",
+        )),
+    }
+}
+
+/// `POST /oauth/token`: the client credentials grant.
+async fn token(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    let body = match form_body(body).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let req = match TokenRequest::parse(&body, authorization) {
+        Ok(r) => r,
+        Err(e) => return from_error(&e),
+    };
+    let at = now(&state);
+    let client = match authenticate_client(&state, req.client, at) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let scope = match tollgate_oauth::grant_scope(req.scope.as_deref(), &client.client.scopes) {
+        Ok(s) => s,
+        Err(e) => return from_error(&e),
+    };
+    let c = &client.client;
+    let claims = match AccessClaims::new(
+        c.id,
+        c.app_id,
+        c.org_id,
+        c.mode,
+        scope,
+        at,
+        time::Duration::seconds(i64::from(c.token_lifetime_seconds)),
+    ) {
+        Ok(c) => c,
+        Err(e) => return from_error(&e),
+    };
+    let url = state.public_url();
+    let ring = state.keyring.read().await;
+    let token = tollgate_oauth::KeyringSigner::new(&ring, KeyPurpose::TokenSigning)
+        .and_then(|signer| claims.issue(&signer, &url, &url));
+    drop(ring);
+    match token {
+        Ok(token) => {
+            let mut r = axum::Json(TokenResponse::bearer(token, &claims)).into_response();
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "signing an access token failed");
+            from_error(&e)
+        }
+    }
+}
+
+/// Reads the `token` of an introspection or revocation body after authenticating the
+/// caller; the token counts only if it is a valid token of the caller's app.
+async fn caller_and_token(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: axum::body::Body,
+) -> Result<(Arc<OAuthClientEntry>, Option<AccessClaims>), Response> {
+    let body = form_body(body).await?;
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let at = now(state);
+    let client_auth = ClientAuth::parse(&body, authorization).map_err(|e| from_error(&e))?;
+    let caller = authenticate_client(state, client_auth, at)?;
+    let req = RevocationRequest::parse(&body).map_err(|e| from_error(&e))?;
+    let snapshot = state.snapshot.load_full();
+    let claims = snapshot
+        .access()
+        .token_verifier()
+        .and_then(|v| v.verify(&req.token, at).ok())
+        .filter(|c| c.app == caller.client.app_id);
+    Ok((caller, claims))
+}
+
+/// `POST /oauth/introspect` (RFC 7662).
+async fn introspect(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    let (_, claims) = match caller_and_token(&state, &headers, body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let snapshot = state.snapshot.load_full();
+    let access = snapshot.access();
+    let url = state.public_url();
+    let answer = match claims {
+        Some(c)
+            if !access.is_revoked(&c.jti.to_string())
+                && access.oauth_client(&c.client_id.to_string()).is_some() =>
+        {
+            IntrospectionResponse::active(&c, &url, &url)
+        }
+        _ => IntrospectionResponse::inactive(),
+    };
+    axum::Json(answer).into_response()
+}
+
+/// `POST /oauth/revoke` (RFC 7009): 200 whether or not the token was known.
+async fn revoke(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    let (_, claims) = match caller_and_token(&state, &headers, body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if let Some(c) = claims {
+        let result = async {
+            let mut tx = state.store.write().await?;
+            tx.revoke_token_jti(&c.jti.to_string(), c.client_id, c.expires_at, state.now())
+                .await?;
+            crate::ops::commit(&state, tx, true).await
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::error!(error = %e.detail, "revoking a token failed");
+            return oauth_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "the revocation could not be stored; retry",
+            );
+        }
+    }
+    StatusCode::OK.into_response()
+}
+
+async fn published(state: &AppState, purpose: KeyPurpose) -> Response {
+    let ring = state.keyring.read().await;
+    match tollgate_oauth::rotation::published_jwks(&ring, purpose, state.now()) {
+        Ok(jwks) => {
+            let mut r = axum::Json(jwks).into_response();
+            r.headers_mut().insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            );
+            r
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "publishing keys failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+async fn jwks(State(state): State<Arc<AppState>>) -> Response {
+    published(&state, KeyPurpose::TokenSigning).await
+}
+
+async fn assertion_jwks(State(state): State<Arc<AppState>>) -> Response {
+    published(&state, KeyPurpose::GatewayAssertion).await
+}
+
+async fn metadata(State(state): State<Arc<AppState>>) -> Response {
+    axum::Json(AuthorizationServerMetadata::for_issuer(&state.public_url())).into_response()
+}
