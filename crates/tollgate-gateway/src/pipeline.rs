@@ -49,6 +49,33 @@ pub struct Services {
     /// The marketplace's public endpoints served on the gateway listener (OAuth token,
     /// introspection, revocation, JWKS, metadata), checked before routing.
     pub public: Option<Arc<dyn PublicEndpoints>>,
+    /// Signs the `Tollgate-Assertion` every forwarded call of an identified caller carries.
+    pub assertions: Option<Arc<dyn AssertionSigner>>,
+}
+
+/// The gateway assertion header: a short-lived JWT (signed with the marketplace's
+/// gateway-assertion key, published at `/.well-known/tollgate-assertion-jwks.json`) that
+/// names the org, app, plan, subscription, scopes and auth method of the call, so an
+/// upstream can check that the call came through the marketplace. A consumer's own
+/// `Tollgate-Assertion` field is always removed.
+pub const TOLLGATE_ASSERTION: HeaderName = HeaderName::from_static("tollgate-assertion");
+
+/// What the gateway assertion of a call states.
+#[derive(Debug, Clone, Copy)]
+pub struct AssertionFacts<'a> {
+    pub principal: &'a Principal,
+    pub subscription: &'a SubscriptionEntry,
+    pub api: tollgate_core::ApiId,
+    /// `api_key`, `oauth`, …
+    pub auth_method: &'a str,
+    pub now: Timestamp,
+}
+
+/// Produces gateway assertions (the control plane signs with the keyring; assertions are
+/// reused while they have time left, so a call rarely pays for a signature).
+pub trait AssertionSigner: Send + Sync + 'static {
+    /// The header value for a call, or `None` when no assertion can be made now.
+    fn assertion(&self, facts: &AssertionFacts<'_>) -> Option<HeaderValue>;
 }
 
 /// Endpoints of the control plane that the gateway listener serves (the marketplace's
@@ -86,6 +113,7 @@ impl Services {
             events: EventSink::discard(),
             decisions: Arc::new(DecisionCache::new(DECISION_CACHE_CAPACITY)),
             public: None,
+            assertions: None,
         }
     }
 }

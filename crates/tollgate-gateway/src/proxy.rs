@@ -451,6 +451,22 @@ impl Gateway {
         }
         out.insert(X_REQUEST_ID, request_id.clone());
         headers::propagate_trace(&mut out);
+        // Only the gateway speaks for the marketplace: a consumer's assertion never passes.
+        out.remove(pipeline::TOLLGATE_ASSERTION);
+        if let (Some(signer), Some(m), Some(principal)) =
+            (&services.assertions, &metering, caller.principal())
+        {
+            let facts = pipeline::AssertionFacts {
+                principal,
+                subscription: &m.admitted.subscription,
+                api: api.route.api_id,
+                auth_method: caller.method(),
+                now,
+            };
+            if let Some(value) = signer.assertion(&facts) {
+                out.insert(pipeline::TOLLGATE_ASSERTION, value);
+            }
+        }
 
         let mut body = LimitedBody::new(body, self.inner.max_body_bytes);
         if let Some(m) = &metering {

@@ -245,6 +245,7 @@ pub async fn serve(
         events,
         decisions: Arc::new(tollgate_policy::DecisionCache::new(65_536)),
         public: Some(Arc::new(oauth::Endpoints::new(state.clone()))),
+        assertions: Some(Arc::new(oauth::Assertions::new(state.clone()))),
     };
     let (tx, rx) = tokio::sync::watch::channel(false);
     let (router, _) = admin_router(state.clone());

@@ -374,3 +374,105 @@ async fn assertion_jwks(State(state): State<Arc<AppState>>) -> Response {
 async fn metadata(State(state): State<Arc<AppState>>) -> Response {
     axum::Json(AuthorizationServerMetadata::for_issuer(&state.public_url())).into_response()
 }
+
+/// Signs gateway assertions with the keyring's gateway-assertion key and reuses each one
+/// while more than half of its lifetime is left, so steady traffic of a caller costs a
+/// signature about twice a minute, not once per call.
+pub struct Assertions {
+    state: Arc<AppState>,
+    cache: std::sync::Mutex<std::collections::HashMap<AssertionKey, (HeaderValue, i64)>>,
+}
+
+/// What an assertion depends on: the credential, its scopes, the subscription, the API.
+type AssertionKey = (
+    String,
+    String,
+    tollgate_core::SubscriptionId,
+    tollgate_core::ApiId,
+);
+
+/// Entries kept at most; the cache is emptied when it grows past this.
+const ASSERTION_CACHE: usize = 65_536;
+
+/// The audience of an API's assertions: `urn:tollgate:api:<api id>`.
+pub fn assertion_audience(api: tollgate_core::ApiId) -> String {
+    format!("urn:tollgate:api:{api}")
+}
+
+impl Assertions {
+    pub fn new(state: Arc<AppState>) -> Self {
+        Self {
+            state,
+            cache: std::sync::Mutex::default(),
+        }
+    }
+}
+
+impl tollgate_gateway::pipeline::AssertionSigner for Assertions {
+    fn assertion(
+        &self,
+        facts: &tollgate_gateway::pipeline::AssertionFacts<'_>,
+    ) -> Option<HeaderValue> {
+        let p = facts.principal;
+        let sub = facts.subscription;
+        let scope = p.scopes.join(" ");
+        let key: AssertionKey = (p.credential_id.clone(), scope.clone(), sub.id, facts.api);
+        let now = facts.now.as_second();
+        {
+            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((value, refresh_at)) = cache.get(&key)
+                && *refresh_at > now
+            {
+                return Some(value.clone());
+            }
+        }
+        let method = match facts.auth_method {
+            "oauth" => tollgate_oauth::AuthMethod::OAuth,
+            "mtls" => tollgate_oauth::AuthMethod::Mtls,
+            "signature" => tollgate_oauth::AuthMethod::Signature,
+            _ => tollgate_oauth::AuthMethod::ApiKey,
+        };
+        let at = OffsetDateTime::from_unix_timestamp(now).ok()?;
+        let mut claims = tollgate_oauth::GatewayAssertion::new(
+            p.app_id,
+            p.org_id,
+            sub.plan.plan_id,
+            sub.id,
+            p.mode,
+            scope,
+            method,
+            at,
+        )
+        .ok()?;
+        if method == tollgate_oauth::AuthMethod::OAuth {
+            claims.client_id = p.credential_id.parse().ok();
+        }
+        // A rotation holds the keyring for a moment; a call then goes without assertion
+        // rather than wait on the request path.
+        let ring = self.state.keyring.try_read().ok()?;
+        let token = tollgate_oauth::KeyringSigner::new(&ring, KeyPurpose::GatewayAssertion)
+            .and_then(|signer| {
+                claims.issue(
+                    &signer,
+                    &self.state.public_url(),
+                    &assertion_audience(facts.api),
+                )
+            });
+        drop(ring);
+        let token = match token {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(error = %e, "signing a gateway assertion failed");
+                return None;
+            }
+        };
+        let value = HeaderValue::try_from(token).ok()?;
+        let lifetime = (claims.expires_at - claims.issued_at).whole_seconds();
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= ASSERTION_CACHE {
+            cache.clear();
+        }
+        cache.insert(key, (value.clone(), now + lifetime / 2));
+        Some(value)
+    }
+}

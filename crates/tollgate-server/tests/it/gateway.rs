@@ -26,7 +26,8 @@ async fn start_upstream() -> SocketAddr {
         axum::Json(
             json!({"path": req.uri().path(), "method": req.method().as_str(),
             "authorization": req.headers().get("authorization").is_some(),
-            "x_api_key": req.headers().get("x-api-key").is_some()}),
+            "x_api_key": req.headers().get("x-api-key").is_some(),
+            "assertion": req.headers().get("tollgate-assertion").and_then(|v| v.to_str().ok()).map(str::to_owned)}),
         )
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -82,6 +83,9 @@ async fn start_gateway(app: &App) -> Gw {
         events,
         decisions: Arc::new(tollgate_policy::DecisionCache::new(1024)),
         public: Some(Arc::new(tollgate_server::oauth::Endpoints::new(
+            app.state.clone(),
+        ))),
+        assertions: Some(Arc::new(tollgate_server::oauth::Assertions::new(
             app.state.clone(),
         ))),
     };
@@ -287,6 +291,50 @@ async fn api_key_failures_each_have_their_status_and_type() {
         ok.body["authorization"], false,
         "the key must not reach the upstream"
     );
+    // The upstream can verify the call came through the marketplace: the assertion
+    // verifies under the published assertion keys and names the caller.
+    let assertion = ok.body["assertion"]
+        .as_str()
+        .expect("gateway assertion")
+        .to_owned();
+    let jwks = gw
+        .call(
+            Method::GET,
+            "/.well-known/tollgate-assertion-jwks.json",
+            &[],
+        )
+        .await;
+    let keys =
+        tollgate_oauth::KeySet::new(&tollgate_oauth::Jwks::parse(&jwks.body).unwrap()).unwrap();
+    let api_id = app.get("/v1/apis?limit=200", &p.developer).await.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["slug"] == "echo")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let verifier = tollgate_oauth::GatewayAssertionVerifier::new(
+        keys,
+        app.state.public_url(),
+        tollgate_server::oauth::assertion_audience(api_id),
+    );
+    let stated = verifier
+        .verify(&assertion, now(&app))
+        .expect("assertion verifies");
+    assert_eq!(stated.app.to_string(), c.app);
+    assert_eq!(stated.scope, "pets:read pets:write");
+    // A consumer cannot forge one: its own field is replaced.
+    let forged = gw
+        .call(
+            Method::GET,
+            "/echo/v1/pets",
+            &[("x-api-key", &good), ("tollgate-assertion", "forged")],
+        )
+        .await;
+    assert_ne!(forged.body["assertion"], "forged");
     let usage_id = ok.header("tollgate-usage-id").to_owned();
     assert!(uuid::Uuid::parse_str(&usage_id).is_ok(), "{usage_id}");
     let via_header = gw
