@@ -76,6 +76,8 @@ id_type! {
     NoticeId,
     /// An app's OAuth 2.0 client (client credentials grant).
     OAuthClientId,
+    /// An app's registered HTTP message signature key (RFC 9421).
+    SigningKeyId,
 }
 
 #[cfg(test)]

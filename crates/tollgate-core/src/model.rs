@@ -746,6 +746,18 @@ impl UpdateApp {
     }
 }
 
+/// Scopes of a credential: 1–100 printable characters without spaces each.
+fn check_scopes(e: &mut FieldErrors, scopes: &[String]) {
+    for (i, s) in scopes.iter().enumerate() {
+        if s.is_empty() || s.len() > 100 || !s.bytes().all(|b| b.is_ascii_graphic()) {
+            e.push(
+                format!("/scopes/{i}"),
+                "must be 1-100 printable characters without spaces",
+            );
+        }
+    }
+}
+
 // ---------------------------------------------------------------- API keys
 
 /// A consumer API key's metadata; the secret is shown once, at creation.
@@ -806,14 +818,7 @@ impl CreateApiKey {
                 format!("must be between 1 and {MAX_KEY_DAYS}"),
             );
         }
-        for (i, s) in self.scopes.iter().enumerate() {
-            if s.is_empty() || s.len() > 100 || !s.bytes().all(|b| b.is_ascii_graphic()) {
-                e.push(
-                    format!("/scopes/{i}"),
-                    "must be 1-100 printable characters without spaces",
-                );
-            }
-        }
+        check_scopes(&mut e, &self.scopes);
         if let Some(ops) = &self.operations {
             if ops.is_empty() {
                 e.push(
@@ -955,14 +960,7 @@ impl CreateOAuthClient {
     pub fn validate(&self) -> FieldErrors {
         let mut e = FieldErrors::new();
         check_name(&mut e, "/name", &self.name, 100);
-        for (i, s) in self.scopes.iter().enumerate() {
-            if s.is_empty() || s.len() > 100 || !s.bytes().all(|b| b.is_ascii_graphic()) {
-                e.push(
-                    format!("/scopes/{i}"),
-                    "must be 1-100 printable characters without spaces",
-                );
-            }
-        }
+        check_scopes(&mut e, &self.scopes);
         if self
             .token_lifetime_seconds
             .is_some_and(|t| !(30..=MAX_TOKEN_LIFETIME).contains(&t))
@@ -1040,6 +1038,73 @@ pub struct CreatedOAuthClient {
     pub client: OAuthClient,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
+}
+
+// ---------------------------------------------------------------- signing keys
+
+/// A public key an app registered to sign its requests (RFC 9421 HTTP Message
+/// Signatures). The request's `keyid` is the key's id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SigningKeyInfo {
+    /// Also the `keyid` of signatures made with it.
+    pub id: SigningKeyId,
+    pub app_id: AppId,
+    pub org_id: OrgId,
+    /// Live keys reach live subscriptions only; test keys test ones.
+    pub mode: crate::apikey::KeyMode,
+    pub name: String,
+    /// `ed25519` or `ecdsa-p256-sha256`.
+    pub alg: String,
+    /// The public key, PEM (`-----BEGIN PUBLIC KEY-----`, SPKI).
+    pub public_key_pem: String,
+    /// Scopes requests signed with the key carry.
+    pub scopes: Vec<String>,
+    pub created_by: UserId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+    pub revision: i64,
+}
+
+/// Body of `POST /v1/apps/{app_id}/signing-keys`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSigningKey {
+    pub name: String,
+    #[serde(default)]
+    pub mode: crate::apikey::KeyMode,
+    /// `ed25519` or `ecdsa-p256-sha256`.
+    pub alg: String,
+    pub public_key_pem: String,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Lifetime in days (1–365).
+    pub expires_in_days: u32,
+}
+
+impl CreateSigningKey {
+    /// Every invalid field at once (the key itself is parsed by the server).
+    pub fn validate(&self) -> FieldErrors {
+        let mut e = FieldErrors::new();
+        check_name(&mut e, "/name", &self.name, 100);
+        if !matches!(self.alg.as_str(), "ed25519" | "ecdsa-p256-sha256") {
+            e.push("/alg", "must be ed25519 or ecdsa-p256-sha256");
+        }
+        if !(1..=MAX_KEY_DAYS).contains(&self.expires_in_days) {
+            e.push(
+                "/expires_in_days",
+                format!("must be between 1 and {MAX_KEY_DAYS}"),
+            );
+        }
+        if self.public_key_pem.len() > 8192 {
+            e.push("/public_key_pem", "must be at most 8192 bytes");
+        }
+        check_scopes(&mut e, &self.scopes);
+        e
+    }
 }
 
 // ---------------------------------------------------------------- subscriptions

@@ -147,6 +147,7 @@ fn world() -> World {
         api_slugs: [(api, "bench".to_owned())].into_iter().collect(),
         regions: RegionTable::new(),
         oauth: Default::default(),
+        signing_keys: vec![],
     })
     .unwrap();
     assert!(problems.is_empty(), "{problems:?}");
@@ -179,6 +180,7 @@ fn one(world: &World, services: &Services, i: usize) -> bool {
         access: &world.access,
         peer,
         now,
+        scheme: "http",
     };
     let parts = &world.requests[i % world.requests.len()];
     let AuthOutcome::Allow(ctx) = world.auth.authenticate(parts, &world.route, &input) else {

@@ -389,6 +389,25 @@ pub struct OAuthClientEntry {
     pub keys: Option<tollgate_oauth::KeySet>,
 }
 
+/// A registered request-signing key (RFC 9421) of an app.
+#[derive(Debug)]
+pub struct SigningKeyEntry {
+    pub key: tollgate_httpsig::VerifyingKey,
+    pub principal: Arc<Principal>,
+    /// Unix seconds; refused from then on.
+    pub expires_at: i64,
+}
+
+/// The signing keys of a snapshot as the signature verifier resolves them.
+#[derive(Debug)]
+pub struct SigningKeys<'a>(&'a HashMap<String, SigningKeyEntry>);
+
+impl tollgate_httpsig::KeyResolver for SigningKeys<'_> {
+    fn resolve(&self, keyid: Option<&str>) -> Option<&tollgate_httpsig::VerifyingKey> {
+        self.0.get(keyid?).map(|e| &e.key)
+    }
+}
+
 /// The OAuth side of the index: clients, the access-token verifier, revoked tokens.
 #[derive(Debug, Default)]
 pub struct OAuthInput {
@@ -414,6 +433,8 @@ pub struct AccessInput {
     pub regions: RegionTable,
     /// OAuth clients and token verification.
     pub oauth: OAuthInput,
+    /// Request-signing keys not revoked.
+    pub signing_keys: Vec<tollgate_core::model::SigningKeyInfo>,
 }
 
 /// Why the access part of a snapshot could not be built.
@@ -436,6 +457,7 @@ pub struct Access {
     oauth_clients: HashMap<String, Arc<OAuthClientEntry>>,
     token_verifier: Option<tollgate_oauth::AccessTokenVerifier>,
     revoked_tokens: HashSet<String>,
+    signing_keys: HashMap<String, SigningKeyEntry>,
 }
 
 impl Default for Access {
@@ -449,6 +471,7 @@ impl Default for Access {
             oauth_clients: HashMap::new(),
             token_verifier: None,
             revoked_tokens: HashSet::new(),
+            signing_keys: HashMap::new(),
         }
     }
 }
@@ -572,6 +595,43 @@ impl Access {
         }
         let directory =
             Directory::new(&facts).map_err(|e| AccessError::Directory(e.to_string()))?;
+        let mut signing_keys = HashMap::with_capacity(input.signing_keys.len());
+        for k in input.signing_keys {
+            let key = k
+                .alg
+                .parse::<tollgate_httpsig::Algorithm>()
+                .and_then(|alg| {
+                    tollgate_httpsig::VerifyingKey::from_public_key_pem(
+                        alg,
+                        k.public_key_pem.as_bytes(),
+                    )
+                });
+            let key = match key {
+                Ok(key) => key,
+                Err(e) => {
+                    problems.push(format!("signing key {}: unusable ({e})", k.id));
+                    continue;
+                }
+            };
+            let principal = Arc::new(Principal {
+                subject: fold(k.id.0),
+                credential_id: k.id.to_string(),
+                app_id: k.app_id,
+                app_id_str: k.app_id.to_string().into(),
+                org_id: k.org_id,
+                mode: k.mode,
+                scopes: k.scopes.clone(),
+                operations: None,
+            });
+            signing_keys.insert(
+                k.id.to_string(),
+                SigningKeyEntry {
+                    key,
+                    principal,
+                    expires_at: unix(k.expires_at),
+                },
+            );
+        }
         let mut oauth_clients = HashMap::with_capacity(input.oauth.clients.len());
         for (client, digest_hex) in input.oauth.clients {
             let secret_digest = match digest_hex {
@@ -637,6 +697,7 @@ impl Access {
                 oauth_clients,
                 token_verifier: input.oauth.verifier,
                 revoked_tokens: input.oauth.revoked.into_iter().collect(),
+                signing_keys,
             },
             problems,
         ))
@@ -660,6 +721,16 @@ impl Access {
     /// The access-token verifier, when the marketplace issues tokens.
     pub fn token_verifier(&self) -> Option<&tollgate_oauth::AccessTokenVerifier> {
         self.token_verifier.as_ref()
+    }
+
+    /// The registered request-signing keys, as the signature verifier resolves them.
+    pub fn signing_keys(&self) -> SigningKeys<'_> {
+        SigningKeys(&self.signing_keys)
+    }
+
+    /// A registered request-signing key by its id (`keyid`).
+    pub fn signing_key(&self, keyid: &str) -> Option<&SigningKeyEntry> {
+        self.signing_keys.get(keyid)
     }
 
     /// Whether the token with this `jti` was revoked.

@@ -28,6 +28,8 @@ pub struct AuthInput<'a> {
     pub peer: IpAddr,
     /// The request's instant, from the gateway's clock.
     pub now: Timestamp,
+    /// `http` or `https`: how the client reached the gateway (signature components).
+    pub scheme: &'a str,
 }
 
 /// Decides who is calling an API.
@@ -59,6 +61,8 @@ pub enum AuthOutcome {
 pub struct AuthContext {
     principal: Option<Arc<Principal>>,
     method: &'static str,
+    /// A signed request's `Content-Digest`, to check against the body as it streams.
+    digest: Option<tollgate_httpsig::ContentDigestCheck>,
 }
 
 impl AuthContext {
@@ -68,7 +72,13 @@ impl AuthContext {
         Self {
             principal: Some(principal),
             method,
+            digest: None,
         }
+    }
+
+    /// The body check a signed request's `Content-Digest` requires, taken once.
+    pub fn take_digest(&mut self) -> Option<tollgate_httpsig::ContentDigestCheck> {
+        self.digest.take()
     }
 
     /// A caller with no identity (only for authenticators that allow everyone): no
@@ -77,6 +87,7 @@ impl AuthContext {
         Self {
             principal: None,
             method: "none",
+            digest: None,
         }
     }
 
@@ -146,6 +157,9 @@ fn presented(req: &http::request::Parts) -> Presented<'_> {
 pub struct CredentialAuthenticator {
     /// The HMAC key (pepper) under which the control plane stores key digests.
     pepper: hmac::Key,
+    /// RFC 9421 signed requests: the gateway's policy and the nonce replay cache (which
+    /// outlives snapshots).
+    signatures: tollgate_httpsig::Verifier<tollgate_httpsig::MemoryNonceCache>,
 }
 
 impl std::fmt::Debug for CredentialAuthenticator {
@@ -157,7 +171,66 @@ impl std::fmt::Debug for CredentialAuthenticator {
 impl CredentialAuthenticator {
     /// An authenticator whose digests are HMAC-SHA256 under `pepper`.
     pub fn new(pepper: hmac::Key) -> Self {
-        Self { pepper }
+        let policy = tollgate_httpsig::Policy {
+            // Every signed request carries a nonce, accepted once per key.
+            require_nonce: true,
+            ..tollgate_httpsig::Policy::default()
+        };
+        Self {
+            pepper,
+            signatures: tollgate_httpsig::Verifier::with_nonce_cache(
+                policy,
+                tollgate_httpsig::MemoryNonceCache::new(1 << 20),
+            ),
+        }
+    }
+
+    /// A signed request (RFC 9421): the policy, the registered key, the signature, the
+    /// nonce; the body's digest is checked as it streams (see [`AuthContext`]).
+    fn signed_request(&self, req: &http::request::Parts, input: &AuthInput<'_>) -> AuthOutcome {
+        use tollgate_httpsig::Error as E;
+        let deny = |e: &E| {
+            let code = match e {
+                E::UnknownKeyId(_) | E::MissingKeyId => ErrorCode::SignatureUnknownKey,
+                E::MissingCreated
+                | E::CreatedInFuture { .. }
+                | E::Stale { .. }
+                | E::Expired { .. } => ErrorCode::SignatureStale,
+                E::ReplayedNonce { .. } => ErrorCode::SignatureReplayed,
+                _ => ErrorCode::SignatureInvalid,
+            };
+            AuthOutcome::Deny(GatewayError::new(code, e.to_string()).with_header(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static("Signature realm=\"tollgate\""),
+            ))
+        };
+        let sigs = match tollgate_httpsig::Signatures::parse(&req.headers) {
+            Ok(s) => s,
+            Err(e) => return deny(&e),
+        };
+        let msg = tollgate_httpsig::Message::request(req).with_scheme(input.scheme);
+        let keys = input.access.signing_keys();
+        let verified = match self
+            .signatures
+            .verify(&msg, &sigs, &keys, input.now.as_second())
+        {
+            Ok(v) => v,
+            Err(e) => return deny(&e),
+        };
+        let Some(entry) = verified.keyid().and_then(|k| input.access.signing_key(k)) else {
+            return deny(&E::MissingKeyId);
+        };
+        if entry.expires_at <= input.now.as_second() {
+            return deny(&E::UnknownKeyId("expired".into()));
+        }
+        let mut ctx = AuthContext::new(entry.principal.clone(), "signature");
+        if verified.body_unchecked() {
+            match tollgate_httpsig::ContentDigestCheck::from_headers(&req.headers) {
+                Ok(check) => ctx.digest = Some(check),
+                Err(e) => return deny(&e),
+            }
+        }
+        AuthOutcome::Allow(ctx)
     }
 
     /// The keyed digest of a secret, as the control plane stores it.
@@ -176,6 +249,12 @@ impl Authenticator for CredentialAuthenticator {
         _api: &RouteApi,
         input: &AuthInput<'_>,
     ) -> AuthOutcome {
+        if req.headers.contains_key("signature-input")
+            && !req.headers.contains_key(AUTHORIZATION)
+            && !req.headers.contains_key(X_API_KEY)
+        {
+            return self.signed_request(req, input);
+        }
         let text = match presented(req) {
             Presented::None => return AuthOutcome::Deny(GatewayError::credential_required()),
             Presented::Unreadable => {

@@ -21,6 +21,8 @@ pub struct LimitedBody {
     remaining: u64,
     /// Bytes forwarded so far, for metering.
     counter: Option<Arc<AtomicU64>>,
+    /// A signed request's `Content-Digest`, checked when the body ends.
+    digest: Option<Box<tollgate_httpsig::ContentDigestCheck>>,
 }
 
 impl LimitedBody {
@@ -29,7 +31,15 @@ impl LimitedBody {
             inner,
             remaining: limit,
             counter: None,
+            digest: None,
         }
+    }
+
+    /// Also checks the body against a signed `Content-Digest`: a mismatch ends the stream
+    /// with [`RequestBodyError::DigestMismatch`] (the upstream request is aborted).
+    pub(crate) fn with_digest(mut self, check: tollgate_httpsig::ContentDigestCheck) -> Self {
+        self.digest = Some(Box::new(check));
+        self
     }
 
     /// Also counts the bytes forwarded into `counter`.
@@ -48,6 +58,9 @@ pub enum RequestBodyError {
     /// The downstream connection failed while sending the body.
     #[error("reading the request body failed: {0}")]
     Downstream(#[source] hyper::Error),
+    /// The body does not match the `Content-Digest` its signature covers.
+    #[error("the request body does not match its signed Content-Digest")]
+    DigestMismatch,
 }
 
 impl Body for LimitedBody {
@@ -71,16 +84,31 @@ impl Body for LimitedBody {
                     if let Some(counter) = &this.counter {
                         counter.fetch_add(len, Ordering::Relaxed);
                     }
+                    if let Some(check) = &mut this.digest {
+                        check.update(data);
+                        // The last frame is held back until the digest is checked, so
+                        // an upstream never receives a whole tampered body.
+                        if this.inner.is_end_stream()
+                            && let Some(check) = this.digest.take()
+                            && check.finish().is_err()
+                        {
+                            return Poll::Ready(Some(Err(RequestBodyError::DigestMismatch)));
+                        }
+                    }
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
             Some(Err(e)) => Poll::Ready(Some(Err(RequestBodyError::Downstream(e)))),
-            None => Poll::Ready(None),
+            None => match this.digest.take().map(|check| check.finish()) {
+                Some(Err(_)) => Poll::Ready(Some(Err(RequestBodyError::DigestMismatch))),
+                _ => Poll::Ready(None),
+            },
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        // A pending digest check still has to run at the end of the stream.
+        self.digest.is_none() && self.inner.is_end_stream()
     }
 
     // Passing the hint through lets the client send an exact `Content-Length` (or none

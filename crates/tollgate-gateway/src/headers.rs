@@ -92,6 +92,10 @@ fn strip_proxy_headers(headers: &mut HeaderMap) {
 pub fn strip_credentials(headers: &mut HeaderMap) {
     headers.remove(AUTHORIZATION);
     headers.remove(X_API_KEY);
+    // A signed request's signature is the consumer's credential too (its
+    // `Content-Digest` stays: it describes the body).
+    headers.remove("signature");
+    headers.remove("signature-input");
 }
 
 /// The RFC 7239 element `for=…;proto=http(s);host=…` this gateway adds to the request's

@@ -263,8 +263,9 @@ impl Gateway {
             access: snapshot.access(),
             peer,
             now,
+            scheme: if self.inner.tls { "https" } else { "http" },
         };
-        let caller = match services.auth.authenticate(parts, &api.route, &input) {
+        let mut caller = match services.auth.authenticate(parts, &api.route, &input) {
             AuthOutcome::Allow(ctx) => ctx,
             AuthOutcome::Deny(error) => return reject(error, parts),
         };
@@ -469,6 +470,9 @@ impl Gateway {
         }
 
         let mut body = LimitedBody::new(body, self.inner.max_body_bytes);
+        if let Some(check) = caller.take_digest() {
+            body = body.with_digest(check);
+        }
         if let Some(m) = &metering {
             body = body.counted(m.request_bytes.clone());
         }
@@ -573,6 +577,10 @@ pub(crate) fn rescue(error: &hyper_util::client::legacy::Error) -> (GatewayError
                 RequestBodyError::Downstream(_) => {
                     GatewayError::new(ErrorCode::BadRequest, "the request body could not be read")
                 }
+                RequestBodyError::DigestMismatch => GatewayError::new(
+                    ErrorCode::SignatureInvalid,
+                    "the request body does not match its signed Content-Digest",
+                ),
             };
             return (error, Fault::Consumer);
         }

@@ -85,6 +85,7 @@ pub fn admin_router(state: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) 
         .merge(routes::terms::router())
         .merge(routes::credentials::router())
         .merge(routes::oauth_clients::router())
+        .merge(routes::signing_keys::router())
         .merge(routes::audit::router())
         .merge(routes::meta::router())
         .split_for_parts();

@@ -66,6 +66,7 @@ pub async fn refresh(state: &AppState) -> Result<u64, ApiError> {
     }
     let keys = tx.all_api_keys().await?;
     let oauth_clients = tx.active_oauth_clients().await?;
+    let signing_keys = tx.active_signing_keys().await?;
     let revoked = tx.revoked_tokens(state.now()).await?;
     let subscriptions = tx.gateway_subscriptions().await?;
     let mut plans: HashMap<PlanId, Plan> = HashMap::new();
@@ -141,6 +142,7 @@ pub async fn refresh(state: &AppState) -> Result<u64, ApiError> {
             verifier: token_verifier(state).await,
             revoked: revoked.into_iter().map(|(jti, _)| jti).collect(),
         },
+        signing_keys,
     };
     let access = match Access::build(input) {
         Ok((access, problems)) => {

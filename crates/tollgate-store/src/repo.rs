@@ -584,6 +584,45 @@ impl OAuthClientRow {
     }
 }
 
+#[derive(FromRow)]
+struct SigningKeyRow {
+    id: String,
+    app_id: String,
+    org_id: String,
+    mode: String,
+    name: String,
+    alg: String,
+    public_key_pem: String,
+    scopes: Json<Vec<String>>,
+    created_by: String,
+    created_at: OffsetDateTime,
+    expires_at: OffsetDateTime,
+    revoked_at: Option<OffsetDateTime>,
+    revision: i64,
+}
+
+const SIGNING_COLS: &str = "id, app_id, org_id, mode, name, alg, public_key_pem, scopes, created_by, created_at, expires_at, revoked_at, revision";
+
+impl SigningKeyRow {
+    fn into_key(self) -> Result<SigningKeyInfo> {
+        Ok(SigningKeyInfo {
+            id: parse_id(&self.id)?,
+            app_id: parse_id(&self.app_id)?,
+            org_id: parse_id(&self.org_id)?,
+            mode: parse_enum(&self.mode)?,
+            name: self.name,
+            alg: self.alg,
+            public_key_pem: self.public_key_pem,
+            scopes: self.scopes.0,
+            created_by: parse_id(&self.created_by)?,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            revoked_at: self.revoked_at,
+            revision: self.revision,
+        })
+    }
+}
+
 /// A stored idempotent response.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct IdempotencyRecord {
@@ -1924,6 +1963,78 @@ impl Tx {
         rows.into_iter()
             .map(|(r, h)| Ok((r.into_key()?, h)))
             .collect()
+    }
+
+    // ---------------------------------------------------------------- signing keys
+
+    pub async fn insert_signing_key(&mut self, k: &SigningKeyInfo) -> Result<()> {
+        on_tx!(self, |c| {
+            sqlx::query(
+            "INSERT INTO signing_keys (id, app_id, org_id, mode, name, alg, public_key_pem, scopes, created_by,
+                                       created_at, expires_at, revoked_at, revision)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        )
+        .bind(k.id.to_string())
+        .bind(k.app_id.to_string())
+        .bind(k.org_id.to_string())
+        .bind(enum_str(&k.mode))
+        .bind(&k.name)
+        .bind(&k.alg)
+        .bind(&k.public_key_pem)
+        .bind(Json(&k.scopes))
+        .bind(k.created_by.to_string())
+        .bind(k.created_at)
+        .bind(k.expires_at)
+        .bind(k.revoked_at)
+        .bind(k.revision)
+        .execute(c)
+        .await?
+        .rows_affected()
+        });
+        Ok(())
+    }
+
+    pub async fn list_signing_keys(&mut self, app: AppId) -> Result<Vec<SigningKeyInfo>> {
+        let sql = format!("SELECT {SIGNING_COLS} FROM signing_keys WHERE app_id = $1 ORDER BY id");
+        let rows: Vec<SigningKeyRow> = on_tx!(self, |c| sqlx::query_as(AssertSqlSafe(sql))
+            .bind(app.to_string())
+            .fetch_all(c)
+            .await?);
+        rows.into_iter().map(SigningKeyRow::into_key).collect()
+    }
+
+    /// Every signing key not revoked, for the gateway snapshot.
+    pub async fn active_signing_keys(&mut self) -> Result<Vec<SigningKeyInfo>> {
+        let sql =
+            format!("SELECT {SIGNING_COLS} FROM signing_keys WHERE revoked_at IS NULL ORDER BY id");
+        let rows: Vec<SigningKeyRow> = on_tx!(self, |c| sqlx::query_as(AssertSqlSafe(sql))
+            .fetch_all(c)
+            .await?);
+        rows.into_iter().map(SigningKeyRow::into_key).collect()
+    }
+
+    /// Marks a signing key revoked.
+    pub async fn revoke_signing_key(
+        &mut self,
+        k: &SigningKeyInfo,
+        expected_revision: i64,
+    ) -> Result<()> {
+        let n = on_tx!(self, |c| {
+            sqlx::query(
+                "UPDATE signing_keys SET revoked_at = $2, revision = $3 WHERE id = $1 AND revision = $4",
+            )
+            .bind(k.id.to_string())
+            .bind(k.revoked_at)
+            .bind(k.revision)
+            .bind(expected_revision)
+            .execute(c)
+            .await?
+            .rows_affected()
+        });
+        if n != 1 {
+            return Err(StoreError::Stale);
+        }
+        Ok(())
     }
 
     // ---------------------------------------------------------------- OAuth clients

@@ -38,7 +38,13 @@ fn usable(k: &ApiKeyInfo, now: OffsetDateTime) -> bool {
     k.revoked_at.is_none() && k.expires_at > now
 }
 
-async fn app_for(tx: &mut Tx, caller: &Caller, raw: &str, action: Action) -> Result<App, ApiError> {
+/// The app of a path, visible to the caller and allowing `action` (404 for other orgs).
+pub(crate) async fn app_for(
+    tx: &mut Tx,
+    caller: &Caller,
+    raw: &str,
+    action: Action,
+) -> Result<App, ApiError> {
     let id: AppId = path_id(raw, "app")?;
     let app = tx
         .get_app(id)

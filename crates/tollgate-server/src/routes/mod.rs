@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod credentials;
 pub mod meta;
 pub mod oauth_clients;
+pub mod signing_keys;
 pub mod tenancy;
 pub mod terms;
 

@@ -3,6 +3,7 @@
 //! `private_key_jwt`; a certificate subject or thumbprint for mTLS), list, revoke. The
 //! token endpoint itself is served on the gateway listener (`crate::oauth`).
 
+use super::credentials::app_for;
 use super::{ReadErrors, WriteErrors};
 use crate::auth::Caller;
 use crate::error::{ApiError, check};
@@ -16,8 +17,7 @@ use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 use tollgate_core::model::*;
 use tollgate_core::roles::Action;
-use tollgate_core::{AppId, FieldError, OAuthClientId};
-use tollgate_store::Tx;
+use tollgate_core::{FieldError, OAuthClientId};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -30,17 +30,6 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new()
         .routes(routes!(list_clients, create_client))
         .routes(routes!(revoke_client))
-}
-
-async fn app_for(tx: &mut Tx, caller: &Caller, raw: &str, action: Action) -> Result<App, ApiError> {
-    let id: AppId = path_id(raw, "app")?;
-    let app = tx
-        .get_app(id)
-        .await?
-        .filter(|a| caller.sees(a.org_id))
-        .ok_or_else(|| ApiError::not_found("app"))?;
-    caller.require(app.org_id, action, "app")?;
-    Ok(app)
 }
 
 /// Lists an app's OAuth clients (never their secrets).

@@ -20,6 +20,7 @@ fn param(a: &Tenant, name: &str) -> Option<String> {
         "acceptance_id" => "00000000-0000-7000-8000-000000000000".to_owned(),
         "key_id" => a.api_key.clone(),
         "client_id" => a.oauth_client.clone(),
+        "signing_key_id" => "00000000-0000-7000-8000-000000000000".to_owned(),
         "purpose" => "token_signing".to_owned(),
         _ => return None,
     })
@@ -40,6 +41,10 @@ fn body(method: &Method, path: &str, a: &Tenant) -> Option<Value> {
             json!({"name": "x", "auth_method": "client_secret_basic"})
         }
         ("POST", "/v1/apps/{app_id}/oauth-clients/{client_id}/revoke") => return None,
+        ("POST", "/v1/apps/{app_id}/signing-keys/{signing_key_id}/revoke") => return None,
+        ("POST", "/v1/apps/{app_id}/signing-keys") => {
+            json!({"name": "x", "alg": "ed25519", "public_key_pem": "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAJrQLj5P/89iXES9+vFgrIy29clF9CC/oPPsw3c5D0bs=\n-----END PUBLIC KEY-----\n", "expires_in_days": 30})
+        }
         ("PATCH", "/v1/orgs/{org_id}") => json!({"name": "pwned"}),
         ("PATCH", "/v1/users/{user_id}") => json!({"marketplace_role": "operator"}),
         ("POST", "/v1/orgs/{org_id}/members") => {

@@ -905,9 +905,22 @@ fn serve_names_the_file_and_line_of_a_bad_region_table_or_tls_file() {
     assert!(err.contains("--tls-key"), "{err}");
 }
 
+/// The demo marketplace in `dir` and its `demo.json`.
+fn start_demo(dir: &Path) -> (Server, Value) {
+    let s = Server::start(dir, &["--demo"], &[]);
+    let demo = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("tollgate-data/demo.json")).unwrap(),
+    )
+    .unwrap();
+    (s, demo)
+}
+
 /// A Python with `packages` installed in a venv under the target dir (made once). `None`
 /// when Python or PyPI is unavailable outside CI; under `CI=true` that is a failure.
 fn python_with(packages: &[&str]) -> Option<std::path::PathBuf> {
+    // Tests run in parallel threads: one pip at a time in the shared venv.
+    static PIP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = PIP.lock().unwrap_or_else(|e| e.into_inner());
     let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("py-interop");
     let python = venv.join("bin/python");
     let marker = venv.join(format!(
@@ -959,11 +972,7 @@ fn a_python_oauth_client_gets_a_token_and_calls_the_api() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let s = Server::start(dir.path(), &["--demo"], &[]);
-    let demo: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("tollgate-data/demo.json")).unwrap(),
-    )
-    .unwrap();
+    let (s, demo) = start_demo(dir.path());
     let developer = demo["tokens"]["consumer_developer"].as_str().unwrap();
     let app = demo["ids"]["app"].as_str().unwrap();
     let (status, client) = http(
@@ -1007,5 +1016,79 @@ print(json.dumps({"token_type": token["token_type"], "scope": token.get("scope")
     assert_eq!(result["status"], 200, "{result}");
     assert_eq!(result["body"]["city"], "lima", "{result}");
     assert!(result["usage"].is_string(), "{result}");
+    assert_eq!(s.stop(), 0);
+}
+
+#[test]
+fn requests_signed_by_a_python_rfc9421_library_pass_the_gateway() {
+    let Some(python) = python_with(&["requests-oauthlib==2.0.0", "http-message-signatures==0.6.1"])
+    else {
+        return;
+    };
+    let vectors: Value = serde_json::from_str(include_str!(
+        "../../../tollgate-httpsig/tests/vectors/rfc9421_vectors.json"
+    ))
+    .unwrap();
+    let pem = vectors["keys"]["test-key-ed25519"]["pem"].as_str().unwrap();
+    let at = pem.find("-----BEGIN PRIVATE KEY-----").unwrap();
+    let (public, private) = (&pem[..at], &pem[at..]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("key.pem"), private).unwrap();
+    let (s, demo) = start_demo(dir.path());
+    let developer = demo["tokens"]["consumer_developer"].as_str().unwrap();
+    let app = demo["ids"]["app"].as_str().unwrap();
+    let (status, key) = http(
+        "POST",
+        &format!("http://{}/v1/apps/{app}/signing-keys", s.admin),
+        Some(developer),
+        Some(
+            &serde_json::json!({"name": "python", "alg": "ed25519", "public_key_pem": public, "scopes": ["weather:read"], "expires_in_days": 30}),
+        ),
+    );
+    assert_eq!(status, 201, "{key}");
+    let script = r#"
+import datetime, json, sys, uuid
+import requests
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from http_message_signatures import HTTPMessageSigner, HTTPSignatureKeyResolver, algorithms
+gateway, key_id, key_file = sys.argv[1:4]
+private = load_pem_private_key(open(key_file, "rb").read(), password=None)
+class Keys(HTTPSignatureKeyResolver):
+    def resolve_private_key(self, key_id):
+        return private
+signer = HTTPMessageSigner(signature_algorithm=algorithms.ED25519, key_resolver=Keys())
+def call(nonce):
+    request = requests.Request("GET", gateway + "/weather/v1/forecast/lima?units=metric").prepare()
+    signer.sign(request, key_id=key_id, created=datetime.datetime.now(datetime.timezone.utc),
+                nonce=nonce, label="sig1", covered_component_ids=("@method", "@authority", "@path", "@query"))
+    return request
+session = requests.Session()
+first = call(uuid.uuid4().hex)
+answer = session.send(first)
+again = session.send(first)
+print(json.dumps({"status": answer.status_code, "body": answer.json(), "replay": again.status_code, "replay_type": again.json().get("type")}))
+"#;
+    let out = Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .arg(format!("http://{}", s.gateway))
+        .arg(key["id"].as_str().unwrap())
+        .arg(dir.path().join("key.pem"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(result["status"], 200, "{result}");
+    assert_eq!(result["body"]["city"], "lima", "{result}");
+    assert_eq!(result["replay"], 401, "{result}");
+    assert_eq!(
+        result["replay_type"],
+        "https://tollgate.dev/problems/signature-replayed"
+    );
     assert_eq!(s.stop(), 0);
 }
