@@ -26,6 +26,10 @@ pub async fn run_once(state: &AppState) -> Result<(u64, usize), crate::error::Ap
         }
     }
     drop(ring);
+    if !changed.is_empty() {
+        // Keys became active or retired: the gateway's token verifier follows.
+        crate::snapshot::refresh(state).await?;
+    }
     crate::notices::apply_due(state).await?;
     Ok((forgotten, changed.len()))
 }

@@ -383,8 +383,10 @@ pub struct Assertions {
     cache: std::sync::Mutex<std::collections::HashMap<AssertionKey, (HeaderValue, i64)>>,
 }
 
-/// What an assertion depends on: the credential, its scopes, the subscription, the API.
+/// What an assertion depends on: the signing key, the credential, its scopes, the
+/// subscription, the API.
 type AssertionKey = (
+    tollgate_core::KeyId,
     String,
     String,
     tollgate_core::SubscriptionId,
@@ -416,7 +418,18 @@ impl tollgate_gateway::pipeline::AssertionSigner for Assertions {
         let p = facts.principal;
         let sub = facts.subscription;
         let scope = p.scopes.join(" ");
-        let key: AssertionKey = (p.credential_id.clone(), scope.clone(), sub.id, facts.api);
+        // A rotation holds the keyring for a moment; a call then goes without assertion
+        // rather than wait on the request path. The active key is part of the cache key,
+        // so a rotation (say, after a compromise) takes effect on the next call.
+        let ring = self.state.keyring.try_read().ok()?;
+        let active = ring.active(KeyPurpose::GatewayAssertion)?.id;
+        let key: AssertionKey = (
+            active,
+            p.credential_id.clone(),
+            scope.clone(),
+            sub.id,
+            facts.api,
+        );
         let now = facts.now.as_second();
         {
             let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
@@ -447,9 +460,6 @@ impl tollgate_gateway::pipeline::AssertionSigner for Assertions {
         if method == tollgate_oauth::AuthMethod::OAuth {
             claims.client_id = p.credential_id.parse().ok();
         }
-        // A rotation holds the keyring for a moment; a call then goes without assertion
-        // rather than wait on the request path.
-        let ring = self.state.keyring.try_read().ok()?;
         let token = tollgate_oauth::KeyringSigner::new(&ring, KeyPurpose::GatewayAssertion)
             .and_then(|signer| {
                 claims.issue(

@@ -206,6 +206,10 @@ async fn rotate_key(
             .map_err(ApiError::internal)?;
         return Err(e);
     }
+    drop(ring);
+    // The gateway verifies access tokens with the published key set: make the new key
+    // (and the retiring one) live before answering.
+    crate::snapshot::refresh(&st).await?;
     Ok(Json(Rotated {
         new: KeyInfo::from(&rotation.new),
         updated: rotation.updated.iter().map(KeyInfo::from).collect(),

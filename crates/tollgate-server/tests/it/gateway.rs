@@ -987,6 +987,44 @@ async fn test_keys_reach_the_sandbox_or_the_example_mock_never_live() {
         )
         .await;
     assert_eq!(xml.problem(), "not-acceptable");
+    // A test OAuth client's tokens are test credentials too.
+    {
+        use base64::Engine as _;
+        let client = app
+            .create(
+                &format!("/v1/apps/{}/oauth-clients", c.app),
+                &c.developer,
+                json!({"name": "sandbox", "mode": "test", "auth_method": "client_secret_basic", "scopes": ["pets:read"]}),
+            )
+            .await;
+        let basic = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!(
+                "{}:{}",
+                id(&client),
+                client["client_secret"].as_str().unwrap()
+            ))
+        );
+        let issued = gw
+            .send(
+                Method::POST,
+                "/oauth/token",
+                &[
+                    ("content-type", "application/x-www-form-urlencoded"),
+                    ("authorization", &basic),
+                ],
+                "grant_type=client_credentials",
+            )
+            .await;
+        let token = issued.body["access_token"].as_str().unwrap().to_owned();
+        let mocked = gw.get("/echo/v1/pets", &token).await;
+        assert_eq!(
+            mocked.header("tollgate-mock"),
+            "openapi-example",
+            "{}",
+            mocked.body
+        );
+    }
 
     // With a sandbox upstream, test calls go there; live calls still go live.
     let api_now = app.get(&format!("/v1/apis/{api}"), &p.developer).await;
@@ -1490,5 +1528,138 @@ async fn signed_requests_rfc9421_are_verified_and_every_failure_is_typed() {
         send(&h, Method::GET, "/echo/v1/pets", "").await.problem(),
         "signature-unknown-key"
     );
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn key_rotation_keeps_old_tokens_valid_until_expiry_and_upstreams_follow() {
+    use base64::Engine as _;
+    let (store, db) = tollgate_store::testing::sqlite().await;
+    let app = App::new(store).await;
+    let (p, c) = two_tenants(&app).await;
+    let upstream = start_upstream().await;
+    marketplace(&app, &p, &c, upstream, json!({}), None).await;
+    let gw = start_gateway(&app).await;
+    let client = app
+        .create(
+            &format!("/v1/apps/{}/oauth-clients", c.app),
+            &c.developer,
+            json!({"name": "b", "auth_method": "client_secret_basic", "scopes": ["pets:read"]}),
+        )
+        .await;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            id(&client),
+            client["client_secret"].as_str().unwrap()
+        ))
+    );
+    let form = ("content-type", "application/x-www-form-urlencoded");
+    let token = |gw: &Gw| {
+        let basic = basic.clone();
+        let gw_addr = gw.addr;
+        let client = gw.client.clone();
+        async move {
+            let gw = Gw {
+                addr: gw_addr,
+                client,
+                events: mpsc::channel(1).1,
+            };
+            gw.send(
+                Method::POST,
+                "/oauth/token",
+                &[form, ("authorization", &basic)],
+                "grant_type=client_credentials",
+            )
+            .await
+            .body["access_token"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let kid = |t: &str| {
+        let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(t.split('.').next().unwrap())
+            .unwrap();
+        serde_json::from_slice::<Value>(&header).unwrap()["kid"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let old = token(&gw).await;
+    let first_assertion = gw.get("/echo/v1/pets", &old).await.body["assertion"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    for purpose in ["token_signing", "gateway_assertion"] {
+        let r = app
+            .post(
+                &format!("/v1/keys/{purpose}/rotate"),
+                OPERATOR_TOKEN,
+                json!({}),
+            )
+            .await;
+        assert!(r.status.is_success(), "{}", r.body);
+    }
+    // Tokens of the old key keep working; new tokens use the new key; both are published.
+    assert_eq!(gw.get("/echo/v1/pets", &old).await.status, StatusCode::OK);
+    let new = token(&gw).await;
+    assert_ne!(kid(&old), kid(&new));
+    assert_eq!(gw.get("/echo/v1/pets", &new).await.status, StatusCode::OK);
+    let jwks = gw
+        .call(Method::GET, "/.well-known/jwks.json", &[])
+        .await
+        .body;
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert!(
+        kids.contains(&kid(&old).as_str()) && kids.contains(&kid(&new).as_str()),
+        "{kids:?}"
+    );
+
+    // An upstream that refetches the assertion JWKS verifies assertions of both keys.
+    let second = gw.get("/echo/v1/pets", &new).await.body["assertion"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(
+        kid(&first_assertion),
+        kid(&second),
+        "assertions are signed with the new key"
+    );
+    let published = gw
+        .call(
+            Method::GET,
+            "/.well-known/tollgate-assertion-jwks.json",
+            &[],
+        )
+        .await
+        .body;
+    let keys =
+        tollgate_oauth::KeySet::new(&tollgate_oauth::Jwks::parse(&published).unwrap()).unwrap();
+    let api = app.get("/v1/apis?limit=200", &p.developer).await.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["slug"] == "echo")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let verifier = tollgate_oauth::GatewayAssertionVerifier::new(
+        keys,
+        app.state.public_url(),
+        tollgate_server::oauth::assertion_audience(api),
+    );
+    assert!(verifier.verify(&first_assertion, now(&app)).is_ok());
+    assert!(verifier.verify(&second, now(&app)).is_ok());
     db.cleanup().await;
 }
