@@ -266,6 +266,39 @@ async fn revoke_keys(app: &App, c: &Tenant, name: Option<&str>) {
     }
 }
 
+/// What an upstream of the `echo` API does: fetch the published assertion keys and
+/// verify with its own audience.
+async fn upstream_verifier(
+    app: &App,
+    gw: &Gw,
+    p: &Tenant,
+) -> tollgate_oauth::GatewayAssertionVerifier {
+    let jwks = gw
+        .call(
+            Method::GET,
+            "/.well-known/tollgate-assertion-jwks.json",
+            &[],
+        )
+        .await;
+    let keys =
+        tollgate_oauth::KeySet::new(&tollgate_oauth::Jwks::parse(&jwks.body).unwrap()).unwrap();
+    let api_id = app.get("/v1/apis?limit=200", &p.developer).await.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["slug"] == "echo")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    tollgate_oauth::GatewayAssertionVerifier::new(
+        keys,
+        app.state.public_url(),
+        tollgate_server::oauth::assertion_audience(api_id),
+    )
+}
+
 async fn two_tenants(app: &App) -> (Tenant, Tenant) {
     (tenant(app, "prov").await, tenant(app, "cons").await)
 }
@@ -297,30 +330,7 @@ async fn api_key_failures_each_have_their_status_and_type() {
         .as_str()
         .expect("gateway assertion")
         .to_owned();
-    let jwks = gw
-        .call(
-            Method::GET,
-            "/.well-known/tollgate-assertion-jwks.json",
-            &[],
-        )
-        .await;
-    let keys =
-        tollgate_oauth::KeySet::new(&tollgate_oauth::Jwks::parse(&jwks.body).unwrap()).unwrap();
-    let api_id = app.get("/v1/apis?limit=200", &p.developer).await.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["slug"] == "echo")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let verifier = tollgate_oauth::GatewayAssertionVerifier::new(
-        keys,
-        app.state.public_url(),
-        tollgate_server::oauth::assertion_audience(api_id),
-    );
+    let verifier = upstream_verifier(&app, &gw, &p).await;
     let stated = verifier
         .verify(&assertion, now(&app))
         .expect("assertion verifies");
@@ -1052,6 +1062,16 @@ async fn test_keys_reach_the_sandbox_or_the_example_mock_never_live() {
         "{}",
         sandboxed.body
     );
+    // A live key of the same app still reaches the live upstream, never the sandbox.
+    revoke_keys(&app, &c, Some("ci")).await;
+    let (_, live_key) = key(
+        &app,
+        &c,
+        json!({"name": "live", "mode": "live", "expires_in_days": 30, "scopes": ["pets:read"]}),
+    )
+    .await;
+    let live = gw.get("/echo/v1/pets", &live_key).await;
+    assert_eq!(live.body["path"], "/pets", "{}", live.body);
     db.cleanup().await;
 }
 
@@ -1634,31 +1654,7 @@ async fn key_rotation_keeps_old_tokens_valid_until_expiry_and_upstreams_follow()
         kid(&second),
         "assertions are signed with the new key"
     );
-    let published = gw
-        .call(
-            Method::GET,
-            "/.well-known/tollgate-assertion-jwks.json",
-            &[],
-        )
-        .await
-        .body;
-    let keys =
-        tollgate_oauth::KeySet::new(&tollgate_oauth::Jwks::parse(&published).unwrap()).unwrap();
-    let api = app.get("/v1/apis?limit=200", &p.developer).await.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["slug"] == "echo")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let verifier = tollgate_oauth::GatewayAssertionVerifier::new(
-        keys,
-        app.state.public_url(),
-        tollgate_server::oauth::assertion_audience(api),
-    );
+    let verifier = upstream_verifier(&app, &gw, &p).await;
     assert!(verifier.verify(&first_assertion, now(&app)).is_ok());
     assert!(verifier.verify(&second, now(&app)).is_ok());
     db.cleanup().await;
