@@ -267,7 +267,7 @@ impl Authenticator for CredentialAuthenticator {
             Presented::Key(text) => text,
         };
         if !text.starts_with("tg_") && text.bytes().filter(|&b| b == b'.').count() == 2 {
-            return access_token(text, input);
+            return access_token(req, text, input);
         }
         match apikey::parse(text) {
             Ok(_) => {}
@@ -324,7 +324,7 @@ impl Authenticator for CredentialAuthenticator {
 }
 
 /// Verifies an OAuth access token against the snapshot.
-fn access_token(token: &str, input: &AuthInput<'_>) -> AuthOutcome {
+fn access_token(req: &http::request::Parts, token: &str, input: &AuthInput<'_>) -> AuthOutcome {
     use tollgate_oauth::Error as E;
     let Some(verifier) = input.access.token_verifier() else {
         return AuthOutcome::Deny(unauthorized(
@@ -376,6 +376,15 @@ fn access_token(token: &str, input: &AuthInput<'_>) -> AuthOutcome {
             true,
         ));
     };
+    // A certificate-bound token (RFC 8705) only over a connection with that certificate.
+    let presented = req.extensions.get::<crate::tls::ClientCert>().map(|c| &c.0);
+    if claims.check_certificate(presented).is_err() {
+        return AuthOutcome::Deny(unauthorized(
+            ErrorCode::TokenCertificateMismatch,
+            "the access token is bound to another client certificate",
+            true,
+        ));
+    }
     if input.access.is_revoked(&claims.jti.to_string()) {
         return AuthOutcome::Deny(unauthorized(
             ErrorCode::TokenRevoked,

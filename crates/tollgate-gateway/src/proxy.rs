@@ -690,14 +690,18 @@ fn health(method: &Method, version: u64, request_id: &HeaderValue) -> Response<R
 pub(crate) fn service(
     gateway: Gateway,
     peer: SocketAddr,
+    cert: Option<crate::tls::ClientCert>,
 ) -> impl hyper::service::Service<
     Request<Incoming>,
     Response = Response<ResponseBody>,
     Error = Infallible,
     Future = impl Future<Output = Result<Response<ResponseBody>, Infallible>> + Send + 'static,
 > + Clone {
-    hyper::service::service_fn(move |req| {
+    hyper::service::service_fn(move |mut req: Request<Incoming>| {
         let gateway = gateway.clone();
+        if let Some(cert) = cert {
+            req.extensions_mut().insert(cert);
+        }
         async move { Ok(gateway.handle(req, peer).await) }
     })
 }

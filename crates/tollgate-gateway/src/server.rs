@@ -139,8 +139,8 @@ pub async fn serve(
                 };
                 // Small request/response exchanges must not wait on Nagle's algorithm.
                 let _ = stream.set_nodelay(true);
-                let service = proxy::service(gateway.clone(), peer);
                 let Some(acceptor) = &tls else {
+                    let service = proxy::service(gateway.clone(), peer, None);
                     let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
                     let conn = graceful.watch(conn);
                     connections.spawn(async move {
@@ -154,6 +154,7 @@ pub async fn serve(
                 // hold up the accept loop. The watcher is taken now, before any shutdown
                 // signal, so a connection still in its handshake is drained too.
                 let (acceptor, builder, watcher) = (acceptor.clone(), builder.clone(), graceful.watcher());
+                let gateway = gateway.clone();
                 connections.spawn(async move {
                     let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(stream)) => stream,
@@ -166,6 +167,13 @@ pub async fn serve(
                             return;
                         }
                     };
+                    let cert = stream
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|certs| certs.first())
+                        .map(|c| tls::ClientCert(tollgate_oauth::CertThumbprint::of_der(c)));
+                    let service = proxy::service(gateway, peer, cert);
                     // With ALPN `h2` the client opens with the HTTP/2 preface, which the
                     // auto builder recognises, as it does for h2c.
                     let conn = builder.serve_connection(TokioIo::new(stream), service);

@@ -66,10 +66,13 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
     // The provider is named, not taken from the process default, so no other crate's
     // choice of crypto backend can change it.
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let client_certs = Arc::new(OptionalClientCert {
+        algorithms: provider.signature_verification_algorithms,
+    });
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(config_error)?
-        .with_no_client_auth()
+        .with_client_cert_verifier(client_certs)
         .with_single_cert(certs, key)
         .map_err(config_error)?;
     config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
@@ -77,6 +80,66 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
 }
 
 /// A TLS acceptor for `files`.
+/// Asks every client for a certificate and accepts any, or none (RFC 8705 mutual TLS):
+/// the handshake proves the client holds the certificate's key, and which certificates
+/// count is decided per request — a self-signed client certificate is matched by its
+/// SHA-256 thumbprint at the token endpoint, and a token bound to it (`cnf.x5t#S256`) is
+/// refused over a connection with another certificate.
+#[derive(Debug)]
+struct OptionalClientCert {
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl rustls::server::danger::ClientCertVerifier for OptionalClientCert {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// The SHA-256 thumbprint of the TLS client certificate of a request's connection, as
+/// a request extension (absent without TLS or without a client certificate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientCert(pub tollgate_oauth::CertThumbprint);
+
 pub fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, TlsError> {
     server_config(files).map(TlsAcceptor::from)
 }

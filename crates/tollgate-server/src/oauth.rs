@@ -145,6 +145,7 @@ async fn form_body(body: axum::body::Body) -> Result<String, Response> {
 fn authenticate_client(
     state: &AppState,
     auth: ClientAuth,
+    cert: Option<&tollgate_oauth::CertThumbprint>,
     at: OffsetDateTime,
 ) -> Result<Arc<OAuthClientEntry>, Response> {
     let snapshot = state.snapshot.load_full();
@@ -202,18 +203,44 @@ fn authenticate_client(
                 .cloned()
                 .ok_or_else(|| invalid("unknown client"))
         }
-        ClientAuth::TlsClient { .. } => Err(invalid(
-            "mutual-TLS client authentication is not enabled on this listener",
-        )),
+        ClientAuth::TlsClient { client_id } => {
+            let client = access
+                .oauth_client(&client_id)
+                .cloned()
+                .ok_or_else(|| invalid("unknown client"))?;
+            match client.client.auth_method {
+                // RFC 8705 §2.2: the registered certificate, by thumbprint.
+                ClientAuthMethod::SelfSignedTlsClientAuth => {
+                    let registered = client
+                        .client
+                        .tls_thumbprint
+                        .as_deref()
+                        .and_then(tollgate_oauth::CertThumbprint::from_base64url);
+                    match (registered, cert) {
+                        (Some(r), Some(c)) if r == *c => Ok(client),
+                        (_, None) => Err(invalid("no TLS client certificate was presented")),
+                        _ => Err(invalid(
+                            "the TLS client certificate is not the registered one",
+                        )),
+                    }
+                }
+                ClientAuthMethod::TlsClientAuth => Err(invalid(
+                    "tls_client_auth needs a client CA, which this marketplace does not configure yet",
+                )),
+                _ => Err(invalid("the client does not authenticate with TLS")),
+            }
+        }
     }
 }
 
 /// `POST /oauth/token`: the client credentials grant.
 async fn token(
     State(state): State<Arc<AppState>>,
+    cert: Option<axum::Extension<tollgate_gateway::tls::ClientCert>>,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Response {
+    let cert = cert.map(|c| c.0.0);
     let body = match form_body(body).await {
         Ok(b) => b,
         Err(r) => return r,
@@ -226,7 +253,8 @@ async fn token(
         Err(e) => return from_error(&e),
     };
     let at = now(&state);
-    let client = match authenticate_client(&state, req.client, at) {
+    let mtls = matches!(req.client, ClientAuth::TlsClient { .. });
+    let client = match authenticate_client(&state, req.client, cert.as_ref(), at) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -247,6 +275,12 @@ async fn token(
         Ok(c) => c,
         Err(e) => return from_error(&e),
     };
+    // RFC 8705 §3: a token of a client that authenticated with its certificate is bound
+    // to that certificate.
+    let mut claims = claims;
+    if mtls {
+        claims.cert_thumbprint = cert;
+    }
     let url = state.public_url();
     let ring = state.keyring.read().await;
     let token = tollgate_oauth::KeyringSigner::new(&ring, KeyPurpose::TokenSigning)
@@ -270,6 +304,7 @@ async fn token(
 /// caller; the token counts only if it is a valid token of the caller's app.
 async fn caller_and_token(
     state: &AppState,
+    cert: Option<tollgate_oauth::CertThumbprint>,
     headers: &HeaderMap,
     body: axum::body::Body,
 ) -> Result<(Arc<OAuthClientEntry>, Option<AccessClaims>), Response> {
@@ -279,7 +314,7 @@ async fn caller_and_token(
         .and_then(|v| v.to_str().ok());
     let at = now(state);
     let client_auth = ClientAuth::parse(&body, authorization).map_err(|e| from_error(&e))?;
-    let caller = authenticate_client(state, client_auth, at)?;
+    let caller = authenticate_client(state, client_auth, cert.as_ref(), at)?;
     let req = RevocationRequest::parse(&body).map_err(|e| from_error(&e))?;
     let snapshot = state.snapshot.load_full();
     let claims = snapshot
@@ -293,10 +328,12 @@ async fn caller_and_token(
 /// `POST /oauth/introspect` (RFC 7662).
 async fn introspect(
     State(state): State<Arc<AppState>>,
+    cert: Option<axum::Extension<tollgate_gateway::tls::ClientCert>>,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Response {
-    let (_, claims) = match caller_and_token(&state, &headers, body).await {
+    let cert = cert.map(|c| c.0.0);
+    let (_, claims) = match caller_and_token(&state, cert, &headers, body).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -318,10 +355,12 @@ async fn introspect(
 /// `POST /oauth/revoke` (RFC 7009): 200 whether or not the token was known.
 async fn revoke(
     State(state): State<Arc<AppState>>,
+    cert: Option<axum::Extension<tollgate_gateway::tls::ClientCert>>,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Response {
-    let (_, claims) = match caller_and_token(&state, &headers, body).await {
+    let cert = cert.map(|c| c.0.0);
+    let (_, claims) = match caller_and_token(&state, cert, &headers, body).await {
         Ok(x) => x,
         Err(r) => return r,
     };

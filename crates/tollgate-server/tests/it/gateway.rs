@@ -60,6 +60,17 @@ struct Answer {
 }
 
 impl Answer {
+    async fn of(resp: http::Response<hyper::body::Incoming>) -> Answer {
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        Answer {
+            status,
+            headers,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+
     fn problem(&self) -> &str {
         self.body["type"]
             .as_str()
@@ -129,14 +140,7 @@ impl Gw {
             .request(req.body(Full::new(Bytes::from(body.to_owned()))).unwrap())
             .await
             .unwrap();
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        Answer {
-            status,
-            headers,
-            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        }
+        Answer::of(resp).await
     }
 
     async fn get(&self, path: &str, key: &str) -> Answer {
@@ -1657,5 +1661,149 @@ async fn key_rotation_keeps_old_tokens_valid_until_expiry_and_upstreams_follow()
     let verifier = upstream_verifier(&app, &gw, &p).await;
     assert!(verifier.verify(&first_assertion, now(&app)).is_ok());
     assert!(verifier.verify(&second, now(&app)).is_ok());
+    db.cleanup().await;
+}
+
+/// A self-signed certificate: (PEM certificate, PEM key, DER certificate).
+fn certificate(name: &str) -> (String, String, rustls::pki_types::CertificateDer<'static>) {
+    let ck = rcgen::generate_simple_self_signed(vec![name.to_owned()]).unwrap();
+    (
+        ck.cert.pem(),
+        ck.signing_key.serialize_pem(),
+        ck.cert.der().clone(),
+    )
+}
+
+/// One HTTP/1.1 exchange over TLS to `addr`, trusting `server`, presenting `client`.
+async fn over_tls(
+    addr: SocketAddr,
+    server: &rustls::pki_types::CertificateDer<'static>,
+    client: Option<&(String, String, rustls::pki_types::CertificateDer<'static>)>,
+    req: Request<Full<Bytes>>,
+) -> Answer {
+    use rustls::pki_types::{PrivateKeyDer, ServerName, pem::PemObject};
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(server.clone()).unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let config = match client {
+        Some((_, key, der)) => builder
+            .with_client_auth_cert(
+                vec![der.clone()],
+                PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap(),
+            )
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    };
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    Answer::of(sender.send_request(req).await.unwrap()).await
+}
+
+#[tokio::test]
+async fn mutual_tls_clients_get_certificate_bound_tokens() {
+    use base64::Engine as _;
+    let (store, db) = tollgate_store::testing::sqlite().await;
+    let app = App::new(store).await;
+    let (p, c) = two_tenants(&app).await;
+    let upstream = start_upstream().await;
+    marketplace(&app, &p, &c, upstream, json!({}), None).await;
+    // The gateway over TLS.
+    let (server_pem, server_key, server_der) = certificate("localhost");
+    let dir = tempfile::tempdir().unwrap();
+    let files = tollgate_gateway::TlsFiles {
+        cert_path: dir.path().join("gw.crt"),
+        key_path: dir.path().join("gw.key"),
+    };
+    std::fs::write(&files.cert_path, server_pem).unwrap();
+    std::fs::write(&files.key_path, server_key).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let services = Services {
+        auth: Arc::new(app.state.credential_authenticator()),
+        clock: app.clock.clone(),
+        limiter: app.state.limiter.clone(),
+        events: EventSink::discard(),
+        decisions: Arc::new(tollgate_policy::DecisionCache::new(64)),
+        public: Some(Arc::new(tollgate_server::oauth::Endpoints::new(
+            app.state.clone(),
+        ))),
+        assertions: None,
+    };
+    let config = GatewayConfig {
+        health: None,
+        tls: Some(files),
+        ..GatewayConfig::default()
+    };
+    let handle = app.state.snapshot.clone();
+    tokio::spawn(async move {
+        tollgate_gateway::serve(listener, handle, services, config, std::future::pending()).await
+    });
+
+    // A client registered by the thumbprint of its self-signed certificate.
+    let mine = certificate("client-a");
+    let other = certificate("client-b");
+    let thumbprint = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(tollgate_oauth::CertThumbprint::of_der(&mine.2).0);
+    let client = app
+        .create(
+            &format!("/v1/apps/{}/oauth-clients", c.app),
+            &c.developer,
+            json!({"name": "mtls", "auth_method": "self_signed_tls_client_auth", "tls_thumbprint": thumbprint, "scopes": ["pets:read"]}),
+        )
+        .await;
+    let token_request = || {
+        Request::post("https://localhost/oauth/token")
+            .header("host", "localhost")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Full::new(Bytes::from(format!(
+                "grant_type=client_credentials&client_id={}",
+                id(&client)
+            ))))
+            .unwrap()
+    };
+    // Without the certificate, or with another one: no token.
+    let none = over_tls(addr, &server_der, None, token_request()).await;
+    assert_eq!(none.body["error"], "invalid_client", "{}", none.body);
+    let wrong = over_tls(addr, &server_der, Some(&other), token_request()).await;
+    assert_eq!(wrong.body["error"], "invalid_client", "{}", wrong.body);
+    // With it: a token bound to the certificate.
+    let issued = over_tls(addr, &server_der, Some(&mine), token_request()).await;
+    assert_eq!(issued.status, StatusCode::OK, "{}", issued.body);
+    let token = issued.body["access_token"].as_str().unwrap().to_owned();
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.split('.').nth(1).unwrap())
+        .unwrap();
+    let claims: Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(claims["cnf"]["x5t#S256"], thumbprint.as_str());
+    let call = || {
+        Request::get("https://localhost/echo/v1/pets")
+            .header("host", "localhost")
+            .header("authorization", format!("Bearer {token}"))
+            .body(Full::new(Bytes::new()))
+            .unwrap()
+    };
+    let ok = over_tls(addr, &server_der, Some(&mine), call()).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    // The same token over a connection with another certificate, or none: refused.
+    let stolen = over_tls(addr, &server_der, Some(&other), call()).await;
+    assert_eq!(
+        (stolen.status, stolen.problem()),
+        (StatusCode::UNAUTHORIZED, "token-certificate-mismatch")
+    );
+    let bare = over_tls(addr, &server_der, None, call()).await;
+    assert_eq!(bare.problem(), "token-certificate-mismatch");
+    drop(dir);
     db.cleanup().await;
 }
