@@ -259,6 +259,26 @@ pub struct OpenApiInfo {
     pub operation_count: usize,
 }
 
+/// Whether an API's calls must come over mutual TLS (RFC 8705).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MtlsMode {
+    /// Client certificates are not looked at for this API.
+    #[default]
+    Off,
+    /// A client certificate is used when presented (certificate-bound tokens).
+    Optional,
+    /// Every call must come over TLS with a client certificate.
+    Required,
+}
+
+impl MtlsMode {
+    /// Whether this is the default (for `skip_serializing_if`).
+    pub fn is_off(&self) -> bool {
+        *self == MtlsMode::Off
+    }
+}
+
 /// An API: a base path on the gateway in front of one or more upstreams.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Api {
@@ -280,6 +300,9 @@ pub struct Api {
     /// that answers from the OpenAPI document's examples.
     #[serde(default)]
     pub sandbox_upstreams: Vec<String>,
+    /// Mutual TLS for the API's calls: `off` (default), `optional` or `required`.
+    #[serde(default)]
+    pub mtls: MtlsMode,
     pub status: ApiStatus,
     /// When a deprecated API stops being served.
     #[serde(with = "time::serde::rfc3339::option")]
@@ -310,6 +333,9 @@ pub struct CreateApi {
     /// Where test-mode calls go; empty (default): the example mock.
     #[serde(default)]
     pub sandbox_upstreams: Vec<String>,
+    /// Mutual TLS for the API's calls (default `off`).
+    #[serde(default)]
+    pub mtls: MtlsMode,
     /// An OpenAPI 3.0 or 3.1 document (JSON object) to import at once.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
@@ -332,6 +358,8 @@ pub struct UpdateApi {
     pub upstreams: Option<Vec<String>>,
     /// Where test-mode calls go; `[]` switches to the example mock.
     pub sandbox_upstreams: Option<Vec<String>>,
+    /// Mutual TLS for the API's calls.
+    pub mtls: Option<MtlsMode>,
     /// Lifecycle change; `deprecated` needs `sunset`.
     pub status: Option<ApiStatus>,
     #[serde(default, with = "time::serde::rfc3339::option")]
@@ -1520,6 +1548,7 @@ mod tests {
             hosts: vec!["Api.Example.com".into()],
             upstreams: vec!["ftp://x".into(), "http://a:99999".into()],
             sandbox_upstreams: vec![],
+            mtls: MtlsMode::Off,
             openapi: None,
         };
         assert_eq!(

@@ -89,6 +89,8 @@ error_codes! {
         "The token's `nbf` or `iat` lies in the future beyond the allowed clock skew. Check the clocks of the client and the marketplace."),
     TokenCertificateMismatch => (401, "token-certificate-mismatch", "Access token bound to another certificate",
         "The access token is bound to a TLS client certificate (`cnf.x5t#S256`, RFC 8705) and this connection presented another one, or none. Call over mutual TLS with the certificate the token was issued to."),
+    ClientCertificateRequired => (401, "client-certificate-required", "Client certificate required",
+        "The API requires mutual TLS: call it over HTTPS presenting the TLS client certificate registered for your OAuth client."),
     TokenRevoked => (401, "token-revoked", "Access token revoked",
         "The access token, or the OAuth client it was issued to, was revoked. Request a new token with a valid client."),
     SignatureInvalid => (401, "signature-invalid", "Request signature invalid",

@@ -148,6 +148,7 @@ fn world() -> World {
         regions: RegionTable::new(),
         oauth: Default::default(),
         signing_keys: vec![],
+        mtls_required: Default::default(),
     })
     .unwrap();
     assert!(problems.is_empty(), "{problems:?}");

@@ -435,6 +435,8 @@ pub struct AccessInput {
     pub oauth: OAuthInput,
     /// Request-signing keys not revoked.
     pub signing_keys: Vec<tollgate_core::model::SigningKeyInfo>,
+    /// APIs whose calls must come with a TLS client certificate.
+    pub mtls_required: HashSet<ApiId>,
 }
 
 /// Why the access part of a snapshot could not be built.
@@ -458,6 +460,7 @@ pub struct Access {
     token_verifier: Option<tollgate_oauth::AccessTokenVerifier>,
     revoked_tokens: HashSet<String>,
     signing_keys: HashMap<String, SigningKeyEntry>,
+    mtls_required: HashSet<ApiId>,
 }
 
 impl Default for Access {
@@ -472,6 +475,7 @@ impl Default for Access {
             token_verifier: None,
             revoked_tokens: HashSet::new(),
             signing_keys: HashMap::new(),
+            mtls_required: HashSet::new(),
         }
     }
 }
@@ -698,6 +702,7 @@ impl Access {
                 token_verifier: input.oauth.verifier,
                 revoked_tokens: input.oauth.revoked.into_iter().collect(),
                 signing_keys,
+                mtls_required: input.mtls_required,
             },
             problems,
         ))
@@ -726,6 +731,11 @@ impl Access {
     /// The registered request-signing keys, as the signature verifier resolves them.
     pub fn signing_keys(&self) -> SigningKeys<'_> {
         SigningKeys(&self.signing_keys)
+    }
+
+    /// Whether the API's calls must come with a TLS client certificate.
+    pub fn requires_mtls(&self, api: ApiId) -> bool {
+        self.mtls_required.contains(&api)
     }
 
     /// A registered request-signing key by its id (`keyid`).

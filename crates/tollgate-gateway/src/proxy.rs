@@ -253,6 +253,15 @@ impl Gateway {
         };
         let api = route.api;
 
+        if snapshot.access().requires_mtls(api.route.api_id)
+            && parts.extensions.get::<crate::tls::ClientCert>().is_none()
+        {
+            let error = GatewayError::new(
+                ErrorCode::ClientCertificateRequired,
+                "this API requires a TLS client certificate",
+            );
+            return reject(error, parts);
+        }
         // Authenticate before matching the operation, so an unauthenticated caller
         // cannot probe which operations exist.
         let started = Instant::now();

@@ -52,6 +52,7 @@ pub fn to_manifest(catalog: &Catalog) -> ManifestFile {
             hosts: Some(a.hosts.clone()),
             upstreams: a.upstreams.clone(),
             sandbox_upstreams: a.sandbox_upstreams.clone(),
+            mtls: a.mtls,
             status: Some(a.status),
             // A manifest may name a sunset only with `deprecated`.
             sunset: a.sunset.filter(|_| a.status == ApiStatus::Deprecated),

@@ -660,6 +660,7 @@ fn check(m: &Manifest) -> Vec<ManifestError> {
             hosts: a.hosts.clone().unwrap_or_default(),
             upstreams: a.upstreams.clone(),
             sandbox_upstreams: a.sandbox_upstreams.clone(),
+            mtls: a.mtls,
             openapi: None,
         };
         let mut fe = req.validate();

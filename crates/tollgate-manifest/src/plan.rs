@@ -530,6 +530,7 @@ impl Step {
                 hosts: spec.hosts.clone().unwrap_or_default(),
                 upstreams: spec.upstreams.clone(),
                 sandbox_upstreams: spec.sandbox_upstreams.clone(),
+                mtls: spec.mtls,
                 openapi: spec.openapi.as_ref().and_then(|o| o.document()).cloned(),
             }),
             Step::PutOpenApi { document, .. } => document.clone(),
@@ -908,6 +909,7 @@ impl<'a> Planner<'a> {
                             &cur.sandbox_upstreams,
                             Some(&a.sandbox_upstreams),
                         ),
+                        mtls: d.field("mtls", &cur.mtls, Some(&a.mtls)),
                         status: None,
                         sunset: None,
                     };

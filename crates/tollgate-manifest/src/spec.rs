@@ -5,6 +5,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tollgate_core::apikey::KeyMode;
+use tollgate_core::model::MtlsMode;
 pub use tollgate_core::model::VerificationKey;
 use tollgate_core::model::{
     Acceptance, ApiStatus, OrgKind, PlanStatus, SubscriptionState, Visibility,
@@ -68,6 +69,9 @@ pub struct ApiSpec {
     /// Where test-mode calls go; none: a mock answering from the OpenAPI examples.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sandbox_upstreams: Vec<String>,
+    /// Mutual TLS for the API's calls: `off` (default), `optional` or `required`.
+    #[serde(default, skip_serializing_if = "MtlsMode::is_off")]
+    pub mtls: MtlsMode,
     /// `draft`, `published`, `deprecated` or `retired`; new APIs start as `draft`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<ApiStatus>,

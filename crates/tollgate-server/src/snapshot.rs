@@ -143,6 +143,11 @@ pub async fn refresh(state: &AppState) -> Result<u64, ApiError> {
             revoked: revoked.into_iter().map(|(jti, _)| jti).collect(),
         },
         signing_keys,
+        mtls_required: apis
+            .iter()
+            .filter(|(a, _)| a.mtls == tollgate_core::model::MtlsMode::Required)
+            .map(|(a, _)| a.id)
+            .collect(),
     };
     let access = match Access::build(input) {
         Ok((access, problems)) => {

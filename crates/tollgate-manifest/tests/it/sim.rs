@@ -152,6 +152,7 @@ pub fn apply(cat: &mut Catalog, steps: &[Step]) {
                         hosts: r.hosts,
                         upstreams: r.upstreams,
                         sandbox_upstreams: r.sandbox_upstreams,
+                        mtls: r.mtls,
                         status: ApiStatus::Draft,
                         sunset: None,
                         openapi: r.openapi.as_ref().map(info),
@@ -323,6 +324,9 @@ pub fn apply(cat: &mut Catalog, steps: &[Step]) {
                 }
                 if let Some(v) = r.sandbox_upstreams {
                     a.sandbox_upstreams = v;
+                }
+                if let Some(v) = r.mtls {
+                    a.mtls = v;
                 }
                 if let Some(v) = r.upstreams {
                     a.upstreams = v;

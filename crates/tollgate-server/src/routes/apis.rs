@@ -164,6 +164,7 @@ async fn create_api(
         hosts: req.hosts,
         upstreams: req.upstreams,
         sandbox_upstreams: req.sandbox_upstreams,
+        mtls: req.mtls,
         status: ApiStatus::Draft,
         sunset: None,
         openapi: imported.as_ref().map(|(i, _)| i.clone()),
@@ -255,6 +256,9 @@ async fn update_api(
     }
     if let Some(v) = req.sandbox_upstreams {
         api.sandbox_upstreams = v;
+    }
+    if let Some(v) = req.mtls {
+        api.mtls = v;
     }
     if let Some(v) = req.upstreams {
         api.upstreams = v;

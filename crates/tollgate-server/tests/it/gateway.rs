@@ -1804,6 +1804,43 @@ async fn mutual_tls_clients_get_certificate_bound_tokens() {
     );
     let bare = over_tls(addr, &server_der, None, call()).await;
     assert_eq!(bare.problem(), "token-certificate-mismatch");
+    // An API that requires mutual TLS refuses any call without a client certificate,
+    // whatever the credential; with the certificate the bound token works.
+    let api = app.get("/v1/apis?limit=200", &p.developer).await.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["slug"] == "echo")
+        .unwrap()
+        .clone();
+    let etag = app
+        .get(&format!("/v1/apis/{}", id(&api)), &p.developer)
+        .await
+        .headers["etag"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .call(
+            Method::PATCH,
+            &format!("/v1/apis/{}", id(&api)),
+            Some(&p.developer),
+            Some(json!({"mtls": "required"})),
+            &[("if-match", &etag)],
+        )
+        .await;
+    assert_eq!(r.body["mtls"], "required", "{}", r.body);
+    let refused = over_tls(addr, &server_der, None, call()).await;
+    assert_eq!(
+        (refused.status, refused.problem()),
+        (StatusCode::UNAUTHORIZED, "client-certificate-required")
+    );
+    assert_eq!(
+        over_tls(addr, &server_der, Some(&mine), call())
+            .await
+            .status,
+        StatusCode::OK
+    );
     drop(dir);
     db.cleanup().await;
 }

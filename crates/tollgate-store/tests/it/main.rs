@@ -38,6 +38,7 @@ fn api(org: OrgId, slug: &str, base: &str) -> Api {
         hosts: vec![],
         upstreams: vec!["http://127.0.0.1:9".into()],
         sandbox_upstreams: vec!["http://sandbox.example:8080".into()],
+        mtls: tollgate_core::model::MtlsMode::Required,
         status: ApiStatus::Draft,
         sunset: None,
         openapi: None,
