@@ -458,7 +458,7 @@ pub struct Access {
     regions: RegionTable,
     oauth_clients: HashMap<String, Arc<OAuthClientEntry>>,
     token_verifier: Option<tollgate_oauth::AccessTokenVerifier>,
-    revoked_tokens: HashSet<String>,
+    revoked_tokens: HashSet<uuid::Uuid>,
     signing_keys: HashMap<String, SigningKeyEntry>,
     mtls_required: HashSet<ApiId>,
 }
@@ -700,7 +700,12 @@ impl Access {
                 regions: input.regions,
                 oauth_clients,
                 token_verifier: input.oauth.verifier,
-                revoked_tokens: input.oauth.revoked.into_iter().collect(),
+                revoked_tokens: input
+                    .oauth
+                    .revoked
+                    .iter()
+                    .filter_map(|jti| jti.parse().ok())
+                    .collect(),
                 signing_keys,
                 mtls_required: input.mtls_required,
             },
@@ -744,7 +749,7 @@ impl Access {
     }
 
     /// Whether the token with this `jti` was revoked.
-    pub fn is_revoked(&self, jti: &str) -> bool {
+    pub fn is_revoked(&self, jti: &uuid::Uuid) -> bool {
         self.revoked_tokens.contains(jti)
     }
 

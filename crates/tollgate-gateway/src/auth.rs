@@ -385,7 +385,7 @@ fn access_token(req: &http::request::Parts, token: &str, input: &AuthInput<'_>) 
             true,
         ));
     }
-    if input.access.is_revoked(&claims.jti.to_string()) {
+    if input.access.is_revoked(&claims.jti) {
         return AuthOutcome::Deny(unauthorized(
             ErrorCode::TokenRevoked,
             "the access token was revoked",

@@ -158,11 +158,11 @@ fn authenticate_client(
                 .filter(|c| c.client.auth_method == ClientAuthMethod::ClientSecretBasic)
                 .cloned()
                 .ok_or_else(|| invalid("unknown client or wrong authentication method"))?;
-            let digest = hex::decode(state.token_digest(&basic.client_secret)).unwrap_or_default();
+            let digest = state.token_digest_bytes(&basic.client_secret);
             let ok = client
                 .secret_digest
                 .as_ref()
-                .is_some_and(|d| bool::from(d.as_slice().ct_eq(&digest)));
+                .is_some_and(|d| bool::from(d.ct_eq(&digest)));
             if ok {
                 Ok(client)
             } else {
@@ -342,7 +342,7 @@ async fn introspect(
     let url = state.public_url();
     let answer = match claims {
         Some(c)
-            if !access.is_revoked(&c.jti.to_string())
+            if !access.is_revoked(&c.jti)
                 && access.oauth_client(&c.client_id.to_string()).is_some() =>
         {
             IntrospectionResponse::active(&c, &url, &url)
@@ -419,18 +419,22 @@ async fn metadata(State(state): State<Arc<AppState>>) -> Response {
 /// signature about twice a minute, not once per call.
 pub struct Assertions {
     state: Arc<AppState>,
-    cache: std::sync::Mutex<std::collections::HashMap<AssertionKey, (HeaderValue, i64)>>,
+    cache: std::sync::Mutex<std::collections::HashMap<AssertionKey, AssertionEntry>>,
 }
 
 /// What an assertion depends on: the signing key, the credential, its scopes, the
 /// subscription, the API.
+/// The credential is its limiter subject (a fold of its id); its scopes are kept in the
+/// entry and compared exactly, so a hit allocates nothing.
 type AssertionKey = (
     tollgate_core::KeyId,
-    String,
-    String,
+    u64,
     tollgate_core::SubscriptionId,
     tollgate_core::ApiId,
 );
+
+/// A signed assertion, the scopes it states, and when to sign a fresh one.
+type AssertionEntry = (Vec<String>, HeaderValue, i64);
 
 /// Entries kept at most; the cache is emptied when it grows past this.
 const ASSERTION_CACHE: usize = 65_536;
@@ -456,24 +460,18 @@ impl tollgate_gateway::pipeline::AssertionSigner for Assertions {
     ) -> Option<HeaderValue> {
         let p = facts.principal;
         let sub = facts.subscription;
-        let scope = p.scopes.join(" ");
         // A rotation holds the keyring for a moment; a call then goes without assertion
         // rather than wait on the request path. The active key is part of the cache key,
         // so a rotation (say, after a compromise) takes effect on the next call.
         let ring = self.state.keyring.try_read().ok()?;
         let active = ring.active(KeyPurpose::GatewayAssertion)?.id;
-        let key: AssertionKey = (
-            active,
-            p.credential_id.clone(),
-            scope.clone(),
-            sub.id,
-            facts.api,
-        );
+        let key: AssertionKey = (active, p.subject, sub.id, facts.api);
         let now = facts.now.as_second();
         {
             let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((value, refresh_at)) = cache.get(&key)
+            if let Some((scopes, value, refresh_at)) = cache.get(&key)
                 && *refresh_at > now
+                && *scopes == p.scopes
             {
                 return Some(value.clone());
             }
@@ -491,7 +489,7 @@ impl tollgate_gateway::pipeline::AssertionSigner for Assertions {
             sub.plan.plan_id,
             sub.id,
             p.mode,
-            scope,
+            p.scopes.join(" "),
             method,
             at,
         )
@@ -521,7 +519,7 @@ impl tollgate_gateway::pipeline::AssertionSigner for Assertions {
         if cache.len() >= ASSERTION_CACHE {
             cache.clear();
         }
-        cache.insert(key, (value.clone(), now + lifetime / 2));
+        cache.insert(key, (p.scopes.clone(), value.clone(), now + lifetime / 2));
         Some(value)
     }
 }

@@ -206,7 +206,14 @@ impl AppState {
 
     /// The keyed digest under which a token is stored and looked up.
     pub fn token_digest(&self, token: &str) -> String {
-        hex::encode(hmac::sign(&self.token_key, token.as_bytes()))
+        hex::encode(self.token_digest_bytes(token))
+    }
+
+    /// [`AppState::token_digest`] as bytes (what the gateway's index is keyed by).
+    pub fn token_digest_bytes(&self, token: &str) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        out.copy_from_slice(hmac::sign(&self.token_key, token.as_bytes()).as_ref());
+        out
     }
 
     /// Whether `digest` is the bootstrap operator token's, in constant time.
