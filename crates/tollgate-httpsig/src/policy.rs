@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use crate::{Error, Message, SignatureInput};
@@ -142,7 +143,11 @@ impl<T: NonceCache + ?Sized> NonceCache for std::sync::Arc<T> {
 #[derive(Debug)]
 pub struct MemoryNonceCache {
     shards: Box<[Mutex<Shard>]>,
-    per_shard: usize,
+    /// The most nonces held, over all shards (a per-shard bound would refuse early when
+    /// the random hash puts more than its share in one shard).
+    capacity: usize,
+    /// Entries held, over all shards.
+    total: AtomicUsize,
     hasher: RandomState,
 }
 
@@ -171,12 +176,36 @@ const SHARDS: usize = 16;
 impl MemoryNonceCache {
     /// A cache holding at most `capacity` live nonces (at least one per shard).
     pub fn new(capacity: usize) -> Self {
-        let per_shard = capacity.div_ceil(SHARDS).max(1);
         MemoryNonceCache {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
-            per_shard,
+            capacity: capacity.max(1),
+            total: AtomicUsize::new(0),
             hasher: RandomState::new(),
         }
+    }
+
+    /// Drops a shard's entries past their horizon, at most once a second per shard
+    /// (horizons are whole seconds) and only when something has expired.
+    fn sweep(&self, shard: &mut Shard, now: i64) {
+        if now > shard.last_sweep && now > shard.next_expiry {
+            let before = shard.entries.len();
+            shard.entries.retain(|_, horizon| *horizon >= now);
+            self.total
+                .fetch_sub(before - shard.entries.len(), Ordering::Relaxed);
+            shard.next_expiry = shard.entries.values().copied().min().unwrap_or(i64::MAX);
+            shard.last_sweep = now;
+        }
+    }
+
+    /// Records a new key in `shard` if the cache has room; `false` when it is full.
+    fn admit(&self, shard: &mut Shard, key: String, until: i64) -> bool {
+        if self.total.fetch_add(1, Ordering::Relaxed) >= self.capacity {
+            self.total.fetch_sub(1, Ordering::Relaxed);
+            return false;
+        }
+        shard.entries.insert(key.into_boxed_str(), until);
+        shard.next_expiry = shard.next_expiry.min(until);
+        true
     }
 
     /// Live and expired-but-not-yet-swept entries.
@@ -205,30 +234,51 @@ impl NonceCache for MemoryNonceCache {
         key.push('\0');
         key.push_str(nonce);
         let index = (self.hasher.hash_one(key.as_str()) as usize) % self.shards.len();
-        let mut shard = self.shards[index]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        // Drop what is past its horizon, at most once a second per shard (horizons are
-        // whole seconds) and only when something has expired.
-        if now > shard.last_sweep && now > shard.next_expiry {
-            shard.entries.retain(|_, horizon| *horizon >= now);
-            shard.next_expiry = shard.entries.values().copied().min().unwrap_or(i64::MAX);
-            shard.last_sweep = now;
+        let lock = |i: usize| {
+            self.shards[i]
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+        };
+        {
+            let mut shard = lock(index);
+            self.sweep(&mut shard, now);
+            match shard.entries.get(key.as_str()).copied() {
+                Some(horizon) if horizon >= now => return NonceOutcome::Replayed,
+                Some(_) => {
+                    // Recorded but past its horizon: a fresh use.
+                    shard.entries.insert(key.into_boxed_str(), until);
+                    shard.next_expiry = shard.next_expiry.min(until);
+                    return NonceOutcome::Fresh;
+                }
+                None => {}
+            }
+            if self.total.load(Ordering::Relaxed) < self.capacity {
+                return if self.admit(&mut shard, key, until) {
+                    NonceOutcome::Fresh
+                } else {
+                    NonceOutcome::Full
+                };
+            }
         }
+        // Full: reclaim what has expired in every shard (one lock at a time), then try
+        // once more. Live nonces are never forgotten to make room.
+        for i in 0..self.shards.len() {
+            self.sweep(&mut lock(i), now);
+        }
+        let mut shard = lock(index);
         match shard.entries.get(key.as_str()).copied() {
             Some(horizon) if horizon >= now => return NonceOutcome::Replayed,
             Some(_) => {
-                // Recorded but past its horizon: a fresh use.
                 shard.entries.insert(key.into_boxed_str(), until);
+                shard.next_expiry = shard.next_expiry.min(until);
+                return NonceOutcome::Fresh;
             }
-            None => {
-                if shard.entries.len() >= self.per_shard {
-                    return NonceOutcome::Full;
-                }
-                shard.entries.insert(key.into_boxed_str(), until);
-            }
+            None => {}
         }
-        shard.next_expiry = shard.next_expiry.min(until);
-        NonceOutcome::Fresh
+        if self.admit(&mut shard, key, until) {
+            NonceOutcome::Fresh
+        } else {
+            NonceOutcome::Full
+        }
     }
 }
