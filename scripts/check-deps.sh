@@ -27,6 +27,8 @@ forbid tollgate-policy $io tollgate-terms
 forbid tollgate-limits $io
 forbid tollgate-httpsig $io
 forbid tollgate-oauth $io
+forbid tollgate-ledger $io
+forbid tollgate-billing $io tollgate-store
 forbid tollgate-store hyper axum tower tollgate-server tollgate-gateway
 forbid tollgate-gateway sqlx axum tollgate-store tollgate-server
 if [ "$fail" -ne 0 ]; then exit 1; fi

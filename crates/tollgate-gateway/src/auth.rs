@@ -377,7 +377,10 @@ fn access_token(req: &http::request::Parts, token: &str, input: &AuthInput<'_>) 
         ));
     };
     // A certificate-bound token (RFC 8705) only over a connection with that certificate.
-    let presented = req.extensions.get::<crate::tls::ClientCert>().map(|c| &c.0);
+    let presented = req
+        .extensions
+        .get::<crate::tls::ClientCert>()
+        .map(|c| &c.thumbprint);
     if claims.check_certificate(presented).is_err() {
         return AuthOutcome::Deny(unauthorized(
             ErrorCode::TokenCertificateMismatch,

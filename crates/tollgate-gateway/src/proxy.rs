@@ -708,8 +708,8 @@ pub(crate) fn service(
 > + Clone {
     hyper::service::service_fn(move |mut req: Request<Incoming>| {
         let gateway = gateway.clone();
-        if let Some(cert) = cert {
-            req.extensions_mut().insert(cert);
+        if let Some(cert) = &cert {
+            req.extensions_mut().insert(cert.clone());
         }
         async move { Ok(gateway.handle(req, peer).await) }
     })

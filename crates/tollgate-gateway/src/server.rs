@@ -21,6 +21,8 @@ use crate::upstream::{self, BreakerConfig, HealthCheckConfig};
 
 /// Longest time a client may take to finish the TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the client CA and CRL files are checked for changes.
+const CLIENT_CA_REFRESH: Duration = Duration::from_secs(30);
 
 /// Runtime limits, timeouts and upstream policies of the gateway. Build it with
 /// `..GatewayConfig::default()` so that new fields keep their defaults.
@@ -82,7 +84,7 @@ pub async fn serve(
 ) -> io::Result<()> {
     let tls = match &config.tls {
         Some(files) => {
-            Some(tls::acceptor(files).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?)
+            Some(tls::load(files).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?)
         }
         None => None,
     };
@@ -106,6 +108,28 @@ pub async fn serve(
                     .upstream()
                     .run_health_checks(handle, health, path)
                     .await;
+            }))
+        });
+    // CRLs are reissued while the gateway runs: re-read the client CA files when they
+    // change. A file that fails to load keeps the previous ones in force.
+    let crl_refresh = tls
+        .as_ref()
+        .and_then(|t| t.client_ca.clone())
+        .map(|ca| {
+            AbortOnDrop(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(CLIENT_CA_REFRESH);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    let ca = ca.clone();
+                    match tokio::task::spawn_blocking(move || ca.refresh()).await {
+                        Ok(Ok(true)) => tracing::info!("tls client CA and CRLs reloaded"),
+                        Ok(Ok(false)) | Err(_) => {}
+                        Ok(Err(e)) => {
+                            tracing::error!(error = %e, "tls client CA or CRL reload failed; the previous ones stay in force");
+                        }
+                    }
+                }
             }))
         });
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -153,7 +177,8 @@ pub async fn serve(
                 // The handshake runs in the connection's task, so a slow client cannot
                 // hold up the accept loop. The watcher is taken now, before any shutdown
                 // signal, so a connection still in its handshake is drained too.
-                let (acceptor, builder, watcher) = (acceptor.clone(), builder.clone(), graceful.watcher());
+                let (acceptor, client_ca) = (acceptor.acceptor.clone(), acceptor.client_ca.clone());
+                let (builder, watcher) = (builder.clone(), graceful.watcher());
                 let gateway = gateway.clone();
                 connections.spawn(async move {
                     let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
@@ -167,12 +192,13 @@ pub async fn serve(
                             return;
                         }
                     };
+                    // The chain is checked against the client CA once per connection,
+                    // not per request: the certificate cannot change on a connection.
                     let cert = stream
                         .get_ref()
                         .1
                         .peer_certificates()
-                        .and_then(|certs| certs.first())
-                        .map(|c| tls::ClientCert(tollgate_oauth::CertThumbprint::of_der(c)));
+                        .and_then(|chain| tls::ClientCert::from_chain(chain, client_ca.as_deref()));
                     let service = proxy::service(gateway, peer, cert);
                     // With ALPN `h2` the client opens with the HTTP/2 preface, which the
                     // auto builder recognises, as it does for h2c.
@@ -191,6 +217,7 @@ pub async fn serve(
     // Closing the listener refuses new connections from here on.
     drop(listener);
     drop(health_checks);
+    drop(crl_refresh);
     tracing::info!(connections = connections.len(), "gateway draining");
     if tokio::time::timeout(config.drain_timeout, graceful.shutdown())
         .await

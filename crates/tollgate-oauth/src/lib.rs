@@ -72,6 +72,7 @@ mod jwk;
 mod jws;
 mod keys;
 mod metadata;
+pub mod mtls;
 pub mod rotation;
 
 pub use access::{ACCESS_TOKEN_TYP, AccessClaims, AccessTokenVerifier, issue_access_token};

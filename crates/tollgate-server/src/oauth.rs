@@ -33,6 +33,7 @@ use time::OffsetDateTime;
 use tollgate_core::model::ClientAuthMethod;
 use tollgate_gateway::access::OAuthClientEntry;
 use tollgate_gateway::pipeline::PublicEndpoints;
+use tollgate_gateway::tls::{CaCheck, ClientCert};
 use tollgate_keyring::KeyPurpose;
 use tollgate_oauth::{
     AccessClaims, AuthorizationServerMetadata, ClientAssertionVerifier, ClientAuth, Error,
@@ -145,7 +146,7 @@ async fn form_body(body: axum::body::Body) -> Result<String, Response> {
 fn authenticate_client(
     state: &AppState,
     auth: ClientAuth,
-    cert: Option<&tollgate_oauth::CertThumbprint>,
+    cert: Option<&ClientCert>,
     at: OffsetDateTime,
 ) -> Result<Arc<OAuthClientEntry>, Response> {
     let snapshot = state.snapshot.load_full();
@@ -217,16 +218,33 @@ fn authenticate_client(
                         .as_deref()
                         .and_then(tollgate_oauth::CertThumbprint::from_base64url);
                     match (registered, cert) {
-                        (Some(r), Some(c)) if r == *c => Ok(client),
+                        (Some(r), Some(c)) if r == c.thumbprint => Ok(client),
                         (_, None) => Err(invalid("no TLS client certificate was presented")),
                         _ => Err(invalid(
                             "the TLS client certificate is not the registered one",
                         )),
                     }
                 }
-                ClientAuthMethod::TlsClientAuth => Err(invalid(
-                    "tls_client_auth needs a client CA, which this marketplace does not configure yet",
-                )),
+                // RFC 8705 §2.1: a certificate chaining to the client CA (checked with
+                // its CRLs when the connection was set up) that names the registered
+                // subject DN or SAN.
+                ClientAuthMethod::TlsClientAuth => {
+                    let Some(cert) = cert else {
+                        return Err(invalid("no TLS client certificate was presented"));
+                    };
+                    let registered = client.client.tls_subject.as_deref().unwrap_or("");
+                    match &cert.ca {
+                        CaCheck::Verified(identity) if identity.matches(registered) => Ok(client),
+                        CaCheck::Verified(identity) => Err(invalid(&format!(
+                            "the TLS client certificate (subject {}) does not name the registered subject",
+                            identity.subject_dn()
+                        ))),
+                        CaCheck::Rejected(why) => Err(invalid(why)),
+                        CaCheck::NotConfigured => Err(invalid(
+                            "tls_client_auth needs a client CA, which this marketplace does not configure (serve --client-ca)",
+                        )),
+                    }
+                }
                 _ => Err(invalid("the client does not authenticate with TLS")),
             }
         }
@@ -236,11 +254,11 @@ fn authenticate_client(
 /// `POST /oauth/token`: the client credentials grant.
 async fn token(
     State(state): State<Arc<AppState>>,
-    cert: Option<axum::Extension<tollgate_gateway::tls::ClientCert>>,
+    cert: Option<axum::Extension<ClientCert>>,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Response {
-    let cert = cert.map(|c| c.0.0);
+    let cert = cert.map(|c| c.0);
     let body = match form_body(body).await {
         Ok(b) => b,
         Err(r) => return r,
@@ -279,7 +297,7 @@ async fn token(
     // to that certificate.
     let mut claims = claims;
     if mtls {
-        claims.cert_thumbprint = cert;
+        claims.cert_thumbprint = cert.map(|c| c.thumbprint);
     }
     let url = state.public_url();
     let ring = state.keyring.read().await;
@@ -304,7 +322,7 @@ async fn token(
 /// caller; the token counts only if it is a valid token of the caller's app.
 async fn caller_and_token(
     state: &AppState,
-    cert: Option<tollgate_oauth::CertThumbprint>,
+    cert: Option<ClientCert>,
     headers: &HeaderMap,
     body: axum::body::Body,
 ) -> Result<(Arc<OAuthClientEntry>, Option<AccessClaims>), Response> {
@@ -328,11 +346,11 @@ async fn caller_and_token(
 /// `POST /oauth/introspect` (RFC 7662).
 async fn introspect(
     State(state): State<Arc<AppState>>,
-    cert: Option<axum::Extension<tollgate_gateway::tls::ClientCert>>,
+    cert: Option<axum::Extension<ClientCert>>,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Response {
-    let cert = cert.map(|c| c.0.0);
+    let cert = cert.map(|c| c.0);
     let (_, claims) = match caller_and_token(&state, cert, &headers, body).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -355,11 +373,11 @@ async fn introspect(
 /// `POST /oauth/revoke` (RFC 7009): 200 whether or not the token was known.
 async fn revoke(
     State(state): State<Arc<AppState>>,
-    cert: Option<axum::Extension<tollgate_gateway::tls::ClientCert>>,
+    cert: Option<axum::Extension<ClientCert>>,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Response {
-    let cert = cert.map(|c| c.0.0);
+    let cert = cert.map(|c| c.0);
     let (_, claims) = match caller_and_token(&state, cert, &headers, body).await {
         Ok(x) => x,
         Err(r) => return r,

@@ -65,6 +65,21 @@ pub struct ServeArgs {
         requires = "tls_cert"
     )]
     pub tls_key: Option<PathBuf>,
+    /// PEM file of the CA(s) that issue client certificates for OAuth clients
+    /// registered with `tls_client_auth` (RFC 8705): their certificate must chain to one
+    /// of these and name the registered subject DN or SAN. Needs --tls-cert.
+    #[arg(long, env = "TOLLGATE_CLIENT_CA", value_name = "FILE")]
+    pub client_ca: Option<PathBuf>,
+    /// Certificate revocation list of the client CA (PEM or DER); repeat for several.
+    /// With CRLs, a chain whose revocation status is unknown is refused. The files are
+    /// re-read when they change, so a reissued CRL needs no restart.
+    #[arg(
+        long = "client-crl",
+        env = "TOLLGATE_CLIENT_CRLS",
+        value_name = "FILE",
+        value_delimiter = ','
+    )]
+    pub client_crls: Vec<PathBuf>,
     /// Seed a small demo marketplace (a provider with a sample API served by this
     /// process, two plans, a consumer org with an app and a subscription) and write its
     /// credentials to <data-dir>/demo.json. Seeding is skipped if it exists already.
@@ -115,6 +130,10 @@ pub struct FileConfig {
     pub tls_cert: Option<PathBuf>,
     /// Gateway TLS private key (PEM).
     pub tls_key: Option<PathBuf>,
+    /// CA certificates for `tls_client_auth` client certificates (PEM).
+    pub client_ca: Option<PathBuf>,
+    /// CRLs of the client CA.
+    pub client_crls: Option<Vec<PathBuf>>,
 }
 
 /// The merged, validated configuration.
@@ -131,6 +150,8 @@ pub struct ServeConfig {
     pub regions: Option<PathBuf>,
     /// Certificate and key files, when the gateway speaks TLS.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Client CA file and its CRLs (`tls_client_auth`).
+    pub client_ca: Option<(PathBuf, Vec<PathBuf>)>,
 }
 
 /// Reads a TOML config file; errors name the file, line and field.
@@ -168,11 +189,26 @@ impl ServeArgs {
             regions,
             tls_cert,
             tls_key,
+            client_ca,
+            client_crls,
         } = file;
         let tls = match (self.tls_cert.or(tls_cert), self.tls_key.or(tls_key)) {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
             _ => bail!("the gateway needs both tls_cert and tls_key, or neither"),
+        };
+        let crls = if self.client_crls.is_empty() {
+            client_crls.unwrap_or_default()
+        } else {
+            self.client_crls
+        };
+        let client_ca = match (self.client_ca.or(client_ca), crls.is_empty()) {
+            (Some(_), _) if tls.is_none() => {
+                bail!("client_ca needs the gateway to speak TLS (tls_cert and tls_key)")
+            }
+            (Some(ca), _) => Some((ca, crls)),
+            (None, true) => None,
+            (None, false) => bail!("client_crls need a client_ca"),
         };
         let data_dir = self
             .data_dir
@@ -213,6 +249,7 @@ impl ServeArgs {
             operator_policies: self.operator_policies.or(operator_policies),
             regions: self.regions.or(regions),
             tls,
+            client_ca,
             data_dir,
         })
     }
@@ -248,6 +285,43 @@ mod tests {
         assert_eq!(c.drain_timeout, Duration::from_secs(3));
         assert_eq!(c.data_dir, PathBuf::from("tollgate-data"), "default");
         assert!(c.database_url.starts_with("sqlite:tollgate-data"));
+    }
+
+    #[test]
+    fn client_ca_needs_tls_and_crls_need_a_client_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.toml");
+        let resolve = |toml: &str, flags: &[&str]| {
+            std::fs::write(&file, toml).unwrap();
+            let mut argv = vec!["t", "--config", file.to_str().unwrap()];
+            argv.extend_from_slice(flags);
+            T::try_parse_from(argv).unwrap().args.resolve()
+        };
+        let c = resolve(
+            "tls_cert = \"gw.crt\"\ntls_key = \"gw.key\"\nclient_ca = \"ca.pem\"\n",
+            &["--client-crl", "a.crl,b.crl"],
+        )
+        .unwrap();
+        assert_eq!(
+            c.client_ca,
+            Some((
+                PathBuf::from("ca.pem"),
+                vec![PathBuf::from("a.crl"), PathBuf::from("b.crl")]
+            ))
+        );
+        let err = resolve("client_ca = \"ca.pem\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("needs the gateway to speak TLS"), "{err}");
+        let err = resolve("client_crls = [\"a.crl\"]\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("need a client_ca"), "{err}");
+        // The flags mix with the file: the same checks apply to their sum.
+        let err = resolve("", &["--client-ca", "ca.pem"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("needs the gateway to speak TLS"), "{err}");
     }
 
     #[test]

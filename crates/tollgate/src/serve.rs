@@ -163,10 +163,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .map(|(cert, key)| tollgate_gateway::TlsFiles {
             cert_path: cert.clone(),
             key_path: key.clone(),
+            client_ca: cfg.client_ca.as_ref().map(|(ca, crls)| {
+                tollgate_gateway::tls::ClientCaFiles {
+                    ca_path: ca.clone(),
+                    crl_paths: crls.clone(),
+                }
+            }),
         });
-    // Load the certificate now: a bad file must stop start-up, not only the gateway task.
+    // Load the files now: a bad one must stop start-up, not only the gateway task.
     if let Some(files) = &gateway_tls {
-        tollgate_gateway::tls::server_config(files)?;
+        tollgate_gateway::tls::load(files)?;
     }
     let admin = TcpListener::bind(cfg.admin_listen)
         .await

@@ -21,6 +21,7 @@ fn self_signed() -> Certificate {
     let files = TlsFiles {
         cert_path: dir.path().join("gateway.crt"),
         key_path: dir.path().join("gateway.key"),
+        client_ca: None,
     };
     std::fs::write(&files.cert_path, ck.cert.pem()).unwrap();
     std::fs::write(&files.key_path, ck.signing_key.serialize_pem()).unwrap();

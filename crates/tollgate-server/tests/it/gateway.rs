@@ -1674,6 +1674,33 @@ fn certificate(name: &str) -> (String, String, rustls::pki_types::CertificateDer
     )
 }
 
+/// The gateway with the authorization server, over TLS with `files`, on an ephemeral port.
+async fn start_tls_gateway(app: &App, files: tollgate_gateway::TlsFiles) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let services = Services {
+        auth: Arc::new(app.state.credential_authenticator()),
+        clock: app.clock.clone(),
+        limiter: app.state.limiter.clone(),
+        events: EventSink::discard(),
+        decisions: Arc::new(tollgate_policy::DecisionCache::new(64)),
+        public: Some(Arc::new(tollgate_server::oauth::Endpoints::new(
+            app.state.clone(),
+        ))),
+        assertions: None,
+    };
+    let config = GatewayConfig {
+        health: None,
+        tls: Some(files),
+        ..GatewayConfig::default()
+    };
+    let handle = app.state.snapshot.clone();
+    tokio::spawn(async move {
+        tollgate_gateway::serve(listener, handle, services, config, std::future::pending()).await
+    });
+    addr
+}
+
 /// One HTTP/1.1 exchange over TLS to `addr`, trusting `server`, presenting `client`.
 async fn over_tls(
     addr: SocketAddr,
@@ -1725,31 +1752,11 @@ async fn mutual_tls_clients_get_certificate_bound_tokens() {
     let files = tollgate_gateway::TlsFiles {
         cert_path: dir.path().join("gw.crt"),
         key_path: dir.path().join("gw.key"),
+        client_ca: None,
     };
     std::fs::write(&files.cert_path, server_pem).unwrap();
     std::fs::write(&files.key_path, server_key).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let services = Services {
-        auth: Arc::new(app.state.credential_authenticator()),
-        clock: app.clock.clone(),
-        limiter: app.state.limiter.clone(),
-        events: EventSink::discard(),
-        decisions: Arc::new(tollgate_policy::DecisionCache::new(64)),
-        public: Some(Arc::new(tollgate_server::oauth::Endpoints::new(
-            app.state.clone(),
-        ))),
-        assertions: None,
-    };
-    let config = GatewayConfig {
-        health: None,
-        tls: Some(files),
-        ..GatewayConfig::default()
-    };
-    let handle = app.state.snapshot.clone();
-    tokio::spawn(async move {
-        tollgate_gateway::serve(listener, handle, services, config, std::future::pending()).await
-    });
+    let addr = start_tls_gateway(&app, files).await;
 
     // A client registered by the thumbprint of its self-signed certificate.
     let mine = certificate("client-a");
@@ -1841,6 +1848,134 @@ async fn mutual_tls_clients_get_certificate_bound_tokens() {
             .status,
         StatusCode::OK
     );
+    drop(dir);
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn ca_issued_client_certificates_authenticate_with_tls_client_auth() {
+    use base64::Engine as _;
+    use tollgate_gateway::tls::testing::{TestCa, TestCert};
+    let (store, db) = tollgate_store::testing::sqlite().await;
+    let app = App::new(store).await;
+    let (p, c) = two_tenants(&app).await;
+    let upstream = start_upstream().await;
+    marketplace(&app, &p, &c, upstream, json!({}), None).await;
+    // The gateway over TLS, trusting one client CA whose CRL revokes serial 9.
+    let ca = TestCa::new("Acme partner CA");
+    let (server_pem, server_key, server_der) = certificate("localhost");
+    let dir = tempfile::tempdir().unwrap();
+    let files = tollgate_gateway::TlsFiles {
+        cert_path: dir.path().join("gw.crt"),
+        key_path: dir.path().join("gw.key"),
+        client_ca: Some(tollgate_gateway::tls::ClientCaFiles {
+            ca_path: dir.path().join("clients-ca.pem"),
+            crl_paths: vec![dir.path().join("clients.crl")],
+        }),
+    };
+    std::fs::write(&files.cert_path, server_pem).unwrap();
+    std::fs::write(&files.key_path, server_key).unwrap();
+    std::fs::write(dir.path().join("clients-ca.pem"), ca.pem()).unwrap();
+    std::fs::write(dir.path().join("clients.crl"), ca.crl(1, &[9])).unwrap();
+    let addr = start_tls_gateway(&app, files).await;
+    let tuple = |c: &TestCert| (c.pem.clone(), c.key_pem.clone(), c.der.clone());
+
+    // Two clients: one registered by subject DN, one by DNS SAN.
+    let path = format!("/v1/apps/{}/oauth-clients", c.app);
+    let register = |subject: &str| {
+        app.create(
+            &path,
+            &c.developer,
+            json!({"name": "partner", "auth_method": "tls_client_auth", "tls_subject": subject, "scopes": ["pets:read"]}),
+        )
+    };
+    let by_dn = register("CN=payments, O=Acme\\, Inc., C=FR").await;
+    let by_san = register("payments.acme.example").await;
+    let token_request = |client: &Value| {
+        Request::post("https://localhost/oauth/token")
+            .header("host", "localhost")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Full::new(Bytes::from(format!(
+                "grant_type=client_credentials&client_id={}",
+                id(client)
+            ))))
+            .unwrap()
+    };
+    let good = tuple(&ca.issue(
+        7,
+        &[("C", "FR"), ("O", "Acme, Inc."), ("CN", "payments")],
+        &["payments.acme.example"],
+    ));
+    // Chains to the CA, valid, not revoked, names the registered subject: a token bound
+    // to the certificate, for either client.
+    for client in [&by_dn, &by_san] {
+        let issued = over_tls(addr, &server_der, Some(&good), token_request(client)).await;
+        assert_eq!(issued.status, StatusCode::OK, "{}", issued.body);
+        let token = issued.body["access_token"].as_str().unwrap().to_owned();
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token.split('.').nth(1).unwrap())
+            .unwrap();
+        let claims: Value = serde_json::from_slice(&payload).unwrap();
+        let thumbprint = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(tollgate_oauth::CertThumbprint::of_der(&good.2).0);
+        assert_eq!(claims["cnf"]["x5t#S256"], thumbprint.as_str());
+        let call = Request::get("https://localhost/echo/v1/pets")
+            .header("host", "localhost")
+            .header("authorization", format!("Bearer {token}"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let ok = over_tls(addr, &server_der, Some(&good), call).await;
+        assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    }
+
+    // Each refusal is invalid_client with the reason.
+    let refused = |cert: Option<(String, String, rustls::pki_types::CertificateDer<'static>)>,
+                   client: &Value,
+                   why: &'static str| {
+        let req = token_request(client);
+        let server_der = server_der.clone();
+        async move {
+            let r = over_tls(addr, &server_der, cert.as_ref(), req).await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+            assert_eq!(r.body["error"], "invalid_client", "{}", r.body);
+            let description = r.body["error_description"].as_str().unwrap_or_default();
+            assert!(description.contains(why), "{description} lacks {why}");
+        }
+    };
+    // No certificate.
+    refused(None, &by_dn, "no TLS client certificate").await;
+    // Same names, another CA.
+    let stranger = TestCa::new("Acme partner CA");
+    let forged = tuple(&stranger.issue(
+        7,
+        &[("C", "FR"), ("O", "Acme, Inc."), ("CN", "payments")],
+        &["payments.acme.example"],
+    ));
+    refused(Some(forged), &by_dn, "does not chain").await;
+    // Revoked by the CRL.
+    let revoked = tuple(&ca.issue(
+        9,
+        &[("C", "FR"), ("O", "Acme, Inc."), ("CN", "payments")],
+        &["payments.acme.example"],
+    ));
+    refused(Some(revoked.clone()), &by_dn, "revoked").await;
+    refused(Some(revoked), &by_san, "revoked").await;
+    // The CA's, valid, but naming someone else.
+    let other = tuple(&ca.issue(
+        10,
+        &[("C", "FR"), ("O", "Acme, Inc."), ("CN", "reports")],
+        &["reports.acme.example"],
+    ));
+    refused(
+        Some(other.clone()),
+        &by_dn,
+        "does not name the registered subject",
+    )
+    .await;
+    refused(Some(other), &by_san, "does not name the registered subject").await;
+    // A self-signed certificate with the right names is not CA-issued.
+    let (pem, key, der) = certificate("payments.acme.example");
+    refused(Some((pem, key, der)), &by_san, "does not chain").await;
     drop(dir);
     db.cleanup().await;
 }
