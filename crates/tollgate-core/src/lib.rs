@@ -11,6 +11,7 @@ pub mod model;
 pub mod path_template;
 pub mod problem;
 pub mod roles;
+pub mod usage;
 pub mod validate;
 
 pub use clock::{Clock, FixedClock, SystemClock};

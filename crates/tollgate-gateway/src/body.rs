@@ -118,6 +118,19 @@ impl Body for LimitedBody {
     }
 }
 
+/// Why a response body stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum ResponseBodyError {
+    /// The upstream's body failed mid-stream.
+    #[error("upstream body: {0}")]
+    Upstream(#[from] hyper::Error),
+    /// Metering `sync`: the usage event could not be made durable, so the end of the
+    /// response is withheld (an undelivered response is not a response the consumer
+    /// can be billed for, nor one it got for free).
+    #[error("usage event not durable: {0}")]
+    NotDurable(std::sync::Arc<str>),
+}
+
 /// Body of every response the gateway sends.
 #[derive(Debug)]
 pub enum ResponseBody {
@@ -138,14 +151,16 @@ impl ResponseBody {
 
 impl Body for ResponseBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = ResponseBodyError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         match self.get_mut() {
-            ResponseBody::Upstream(incoming) => Pin::new(incoming).poll_frame(cx),
+            ResponseBody::Upstream(incoming) => Pin::new(incoming)
+                .poll_frame(cx)
+                .map_err(ResponseBodyError::Upstream),
             ResponseBody::Metered(body) => Pin::new(&mut **body).poll_frame(cx),
             ResponseBody::Full(bytes) => Poll::Ready(
                 bytes

@@ -14,6 +14,7 @@ pub mod error;
 pub mod extract;
 mod idempotency;
 pub mod jobs;
+pub mod ledger;
 pub mod metering;
 pub mod notices;
 pub mod oauth;
@@ -86,6 +87,7 @@ pub fn admin_router(state: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) 
         .merge(routes::credentials::router())
         .merge(routes::oauth_clients::router())
         .merge(routes::signing_keys::router())
+        .merge(routes::ledger::router())
         .merge(routes::audit::router())
         .merge(routes::meta::router())
         .split_for_parts();
@@ -188,6 +190,8 @@ pub struct ServeOptions {
     /// The marketplace's public URL (OAuth issuer and token audience); default
     /// `http://<gateway address>` (`https://` when the gateway speaks TLS).
     pub public_url: Option<String>,
+    /// The usage ledger; `None` runs without one (usage records are then only logged).
+    pub ledger: Option<ledger::LedgerConfig>,
 }
 
 impl Default for ServeOptions {
@@ -198,6 +202,7 @@ impl Default for ServeOptions {
             quota_save_interval: Duration::from_secs(5),
             event_buffer: 65_536,
             public_url: None,
+            ledger: None,
         }
     }
 }
@@ -233,7 +238,30 @@ pub async fn serve(
     tracing::debug!(quota_keys = restored, "quota counts restored");
     let housekeeping = jobs::spawn(state.clone(), Duration::from_secs(60));
     let quota_saver = metering::spawn_quota_saver(state.clone(), options.quota_save_interval);
-    let (events, events_rx) = tollgate_gateway::EventSink::channel(options.event_buffer);
+    if let Some(config) = &options.ledger {
+        let opened = ledger::Ledger::open(&state, config)
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        for log in opened.logs() {
+            tracing::info!(
+                log = log.name,
+                origin = log.origin.as_str(),
+                entries = log.reader().size(),
+                durability = config.durability.as_str(),
+                "ledger open"
+            );
+        }
+        let _ = state.ledger.set(Arc::new(opened));
+    }
+    let sync = state
+        .ledger
+        .get()
+        .is_some_and(|l| l.durability == ledger::Durability::Sync);
+    let (events, events_rx) = if sync {
+        tollgate_gateway::EventSink::channel_sync(options.event_buffer)
+    } else {
+        tollgate_gateway::EventSink::channel(options.event_buffer)
+    };
     let consumer = tokio::spawn(metering::consume(
         state.clone(),
         events_rx,
@@ -309,6 +337,10 @@ pub async fn serve(
         .is_err()
     {
         tracing::warn!("gateway events still queued at shutdown were not all written");
+    }
+    if let Some(ledger) = state.ledger.get().cloned() {
+        // Fsyncs the last batch and signs its checkpoint.
+        let _ = tokio::task::spawn_blocking(move || ledger.shutdown()).await;
     }
     match metering::save_quotas(&state).await {
         Ok(n) => tracing::debug!(quota_keys = n, "quota counts saved"),

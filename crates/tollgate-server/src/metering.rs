@@ -3,7 +3,8 @@
 //! - [`consume`] drains the bounded channel of [`GatewayEvent`]s in batches: each policy
 //!   denial becomes an audit entry (`gateway.call_denied`, the entry's `after_sha256`
 //!   covering the whole denial record with its policy ids, which the log line carries);
-//!   usage records are counted until the Ledger issue lands their durable log.
+//!   usage records become CloudEvents appended to the ledger's log of their mode
+//!   (`live` / `test`), acknowledged to the waiting response once durable (`sync`).
 //! - [`save_quotas`] / [`restore_quotas`] persist quota counts so they survive a restart.
 
 use std::sync::Arc;
@@ -46,9 +47,17 @@ pub async fn consume(
         let mut denials = Vec::new();
         for event in batch.drain(..) {
             match event {
-                GatewayEvent::Usage(record) => {
+                GatewayEvent::Usage(record, ack) => {
                     counts.usage.fetch_add(1, Ordering::Relaxed);
                     log_usage(&record);
+                    match state.ledger.get() {
+                        Some(ledger) => ledger.append_record(&record, ack).await,
+                        None => {
+                            if let Some(ack) = ack {
+                                ack.done(Ok(()));
+                            }
+                        }
+                    }
                 }
                 GatewayEvent::Denied(record) => denials.push(record),
             }

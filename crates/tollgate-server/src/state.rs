@@ -61,6 +61,8 @@ pub struct AppState {
     pub assertion_jtis: std::sync::Mutex<std::collections::HashMap<String, OffsetDateTime>>,
     /// The gateway's rate limits and quotas (persisted by housekeeping).
     pub limiter: Arc<tollgate_limits::LocalLimiter>,
+    /// The usage ledger, once `serve` opened it (absent in tests that do not need it).
+    pub ledger: std::sync::OnceLock<Arc<crate::ledger::Ledger>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -201,6 +203,7 @@ impl AppState {
             public_url: std::sync::RwLock::new("http://127.0.0.1:7800".to_owned()),
             assertion_jtis: std::sync::Mutex::default(),
             limiter: Arc::new(tollgate_limits::LocalLimiter::new()),
+            ledger: std::sync::OnceLock::new(),
         })
     }
 

@@ -80,11 +80,24 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub client_crls: Vec<PathBuf>,
+    /// Usage ledger durability: `sync` (default) ends each response only once its usage
+    /// event is fsynced — no delivered response goes unbilled; `async` answers at once and
+    /// bounds the loss window to the events not yet written (shown by `GET /v1/ledger`).
+    #[arg(long, env = "TOLLGATE_METERING", value_name = "MODE")]
+    pub metering: Option<Metering>,
     /// Seed a small demo marketplace (a provider with a sample API served by this
     /// process, two plans, a consumer org with an app and a subscription) and write its
     /// credentials to <data-dir>/demo.json. Seeding is skipped if it exists already.
     #[arg(long, env = "TOLLGATE_DEMO")]
     pub demo: bool,
+}
+
+/// Usage ledger durability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Metering {
+    Sync,
+    Async,
 }
 
 /// Log output format.
@@ -134,6 +147,8 @@ pub struct FileConfig {
     pub client_ca: Option<PathBuf>,
     /// CRLs of the client CA.
     pub client_crls: Option<Vec<PathBuf>>,
+    /// Usage ledger durability: `sync` or `async`.
+    pub metering: Option<Metering>,
 }
 
 /// The merged, validated configuration.
@@ -152,6 +167,7 @@ pub struct ServeConfig {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Client CA file and its CRLs (`tls_client_auth`).
     pub client_ca: Option<(PathBuf, Vec<PathBuf>)>,
+    pub metering: Metering,
 }
 
 /// Reads a TOML config file; errors name the file, line and field.
@@ -191,6 +207,7 @@ impl ServeArgs {
             tls_key,
             client_ca,
             client_crls,
+            metering,
         } = file;
         let tls = match (self.tls_cert.or(tls_cert), self.tls_key.or(tls_key)) {
             (Some(cert), Some(key)) => Some((cert, key)),
@@ -250,6 +267,7 @@ impl ServeArgs {
             regions: self.regions.or(regions),
             tls,
             client_ca,
+            metering: self.metering.or(metering).unwrap_or(Metering::Sync),
             data_dir,
         })
     }

@@ -220,6 +220,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             tls: gateway_tls,
             ..GatewayConfig::default()
         },
+        ledger: Some(tollgate_server::ledger::LedgerConfig::under(
+            &cfg.data_dir,
+            match cfg.metering {
+                crate::config::Metering::Sync => tollgate_server::ledger::Durability::Sync,
+                crate::config::Metering::Async => tollgate_server::ledger::Durability::Async,
+            },
+        )),
         ..ServeOptions::default()
     };
 

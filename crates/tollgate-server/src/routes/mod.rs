@@ -5,6 +5,7 @@ pub mod apis;
 pub mod audit;
 pub mod catalog;
 pub mod credentials;
+pub mod ledger;
 pub mod meta;
 pub mod oauth_clients;
 pub mod signing_keys;

@@ -87,6 +87,11 @@ impl Answer {
 
 async fn start_gateway(app: &App) -> Gw {
     let (events, rx) = EventSink::channel(1024);
+    serve_gateway(app, events, rx).await
+}
+
+/// The gateway with the authorization server and assertions, sending its events to `events`.
+async fn serve_gateway(app: &App, events: EventSink, rx: mpsc::Receiver<GatewayEvent>) -> Gw {
     let services = Services {
         auth: Arc::new(app.state.credential_authenticator()),
         clock: app.clock.clone(),
@@ -520,7 +525,7 @@ async fn suspension_plan_changes_and_windows_are_seen_by_the_next_request() {
     let denied = loop {
         match gw.events.recv().await.unwrap() {
             GatewayEvent::Denied(d) => break d,
-            GatewayEvent::Usage(_) => continue,
+            GatewayEvent::Usage(..) => continue,
         }
     };
     assert!(
@@ -756,7 +761,7 @@ async fn denials_reach_the_audit_trail_through_the_event_channel() {
     assert_eq!(a.problem(), "scope-denied");
     let (tx, rx) = mpsc::channel(8);
     let event = gw.events.recv().await.unwrap();
-    let GatewayEvent::Denied(record) = &event else {
+    let GatewayEvent::Denied(record) = event else {
         panic!("{event:?}")
     };
     assert!(
@@ -764,7 +769,7 @@ async fn denials_reach_the_audit_trail_through_the_event_channel() {
         "{:?}",
         record.reasons
     );
-    tx.send(event.clone()).await.unwrap();
+    tx.send(GatewayEvent::Denied(record.clone())).await.unwrap();
     drop(tx);
     let counts = Arc::new(tollgate_server::metering::EventCounts::default());
     tollgate_server::metering::consume(app.state.clone(), rx, counts.clone()).await;
@@ -784,7 +789,7 @@ async fn denials_reach_the_audit_trail_through_the_event_channel() {
     assert_eq!(entry["target_id"], c.app);
     assert_eq!(
         entry["after_sha256"],
-        tollgate_core::hash::canonical_sha256(record).unwrap()
+        tollgate_core::hash::canonical_sha256(&record).unwrap()
     );
     db.cleanup().await;
 }
@@ -1977,5 +1982,279 @@ async fn ca_issued_client_certificates_authenticate_with_tls_client_auth() {
     let (pem, key, der) = certificate("payments.acme.example");
     refused(Some((pem, key, der)), &by_san, "does not chain").await;
     drop(dir);
+    db.cleanup().await;
+}
+
+/// The gateway with the usage ledger (`sync` durability) under `dir`: the metering
+/// consumer appends every call's event before the response ends.
+async fn start_gateway_with_ledger(app: &App, dir: &std::path::Path) -> Gw {
+    let config = tollgate_server::ledger::LedgerConfig::under(
+        dir,
+        tollgate_server::ledger::Durability::Sync,
+    );
+    let ledger = tollgate_server::ledger::Ledger::open(&app.state, &config)
+        .await
+        .unwrap();
+    app.state.ledger.set(Arc::new(ledger)).unwrap();
+    let (events, rx) = EventSink::channel_sync(1024);
+    tokio::spawn(tollgate_server::metering::consume(
+        app.state.clone(),
+        rx,
+        Arc::default(),
+    ));
+    serve_gateway(app, events, mpsc::channel(1).1).await
+}
+
+#[tokio::test]
+async fn every_call_lands_in_the_ledger_with_proofs_anyone_can_check() {
+    use base64::Engine as _;
+    use tollgate_ledger::{Checkpoint, VerifierKey, proof, tree};
+    let b64 = |s: &Value| {
+        base64::engine::general_purpose::STANDARD
+            .decode(s.as_str().unwrap())
+            .unwrap()
+    };
+    let hash = |s: &Value| -> tree::Hash { b64(s).try_into().unwrap() };
+    let (store, db) = tollgate_store::testing::sqlite().await;
+    let app = App::new(store).await;
+    let (p, c) = two_tenants(&app).await;
+    let stranger = tenant(&app, "stranger").await;
+    let upstream = start_upstream().await;
+    let (plan, _, sub) = marketplace(&app, &p, &c, upstream, json!({}), None).await;
+    let data = tempfile::tempdir().unwrap();
+    let gw = start_gateway_with_ledger(&app, data.path()).await;
+    let sha = app
+        .get(&format!("/v1/subscriptions/{sub}"), &c.developer)
+        .await
+        .body["terms_sha256"]
+        .clone();
+    app.create(
+        "/v1/subscriptions",
+        &c.developer,
+        json!({"app_id": c.app, "plan_id": plan, "mode": "test", "accept_terms": sha}),
+    )
+    .await;
+    let (_, live) = key(
+        &app,
+        &c,
+        json!({"name": "live", "mode": "live", "expires_in_days": 30, "scopes": ["pets:read"]}),
+    )
+    .await;
+    let (_, test) = key(
+        &app,
+        &c,
+        json!({"name": "test", "mode": "test", "expires_in_days": 30, "scopes": ["pets:read"]}),
+    )
+    .await;
+
+    // Without a credential: the logs, their origins, and the durability mode.
+    let logs = app.call(Method::GET, "/v1/ledger", None, None, &[]).await;
+    assert_eq!(logs.status, StatusCode::OK, "{}", logs.body);
+    assert_eq!(logs.body["logs"][0]["name"], "live");
+    assert_eq!(logs.body["logs"][1]["name"], "test");
+    assert_eq!(logs.body["logs"][0]["durability"], "sync");
+    let origin = logs.body["logs"][0]["origin"].as_str().unwrap().to_owned();
+    assert!(origin.ends_with("/live") && !origin.contains(' ') && !origin.contains('+'));
+
+    // Five live calls and two test calls. `sync`: once a response is complete its event
+    // is durable, so the sizes are exact the moment the last response arrives.
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let r = gw
+            .call(
+                Method::GET,
+                "/echo/v1/pets",
+                &[("authorization", &format!("Bearer {live}"))],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        ids.push(r.headers["tollgate-usage-id"].to_str().unwrap().to_owned());
+    }
+    for _ in 0..2 {
+        let r = gw
+            .call(
+                Method::GET,
+                "/echo/v1/pets",
+                &[("authorization", &format!("Bearer {test}"))],
+            )
+            .await;
+        assert!(r.status.is_success(), "{}", r.body);
+    }
+    let logs = app
+        .call(Method::GET, "/v1/ledger", None, None, &[])
+        .await
+        .body;
+    assert_eq!(logs["logs"][0]["size"], 5, "{logs}");
+    assert_eq!(
+        logs["logs"][1]["size"], 2,
+        "test usage goes to the test log only: {logs}"
+    );
+
+    // A checkpoint covering all five is signed within a couple of seconds (bounded wait).
+    let key_text = app
+        .call(Method::GET, "/v1/ledger/live/public-key", None, None, &[])
+        .await;
+    let verifier = VerifierKey::parse(key_text.body.as_str().unwrap().trim()).unwrap();
+    let mut checkpoint = None;
+    for _ in 0..100 {
+        let r = app
+            .call(Method::GET, "/v1/ledger/live/checkpoint", None, None, &[])
+            .await;
+        if r.status == StatusCode::OK {
+            let cp = Checkpoint::open(
+                r.body.as_str().unwrap().as_bytes(),
+                &origin,
+                std::slice::from_ref(&verifier),
+            )
+            .unwrap();
+            if cp.size == 5 {
+                checkpoint = Some(cp);
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let cp = checkpoint.expect("a signed checkpoint of size 5");
+
+    // The consumer reads its entries; each event is the call it made.
+    let entries = app
+        .get("/v1/ledger/live/entries?start=0&end=5", &c.developer)
+        .await;
+    assert_eq!(entries.status, StatusCode::OK, "{}", entries.body);
+    let list = entries.body["entries"].as_array().unwrap().clone();
+    assert_eq!(list.len(), 5);
+    for (i, e) in list.iter().enumerate() {
+        let event = &e["event"];
+        assert_eq!(event["specversion"], "1.0");
+        assert_eq!(event["type"], "dev.tollgate.usage.call.v1");
+        assert_eq!(event["id"], ids[i].as_str());
+        assert_eq!(event["subject"], sub.as_str());
+        assert_eq!(event["data"]["status"], 200);
+        assert_eq!(event["data"]["operation_id"], "listPets");
+        assert_eq!(event["data"]["mode"], "live");
+        assert!(event["data"]["terms_sha256"].as_str().unwrap().len() == 64);
+        // The leaf is 0x01 ‖ canonical JSON of the event.
+        let leaf = b64(&e["leaf"]);
+        assert_eq!(leaf[0], 1);
+        assert_eq!(serde_json::from_slice::<Value>(&leaf[1..]).unwrap(), *event);
+        // Its inclusion proof, by index and by event id, verifies against the root.
+        for query in [format!("index={i}"), format!("event_id={}", ids[i])] {
+            let proof = app
+                .call(
+                    Method::GET,
+                    &format!("/v1/ledger/live/proof/inclusion?{query}&tree_size=5"),
+                    None,
+                    None,
+                    &[],
+                )
+                .await;
+            assert_eq!(proof.status, StatusCode::OK, "{}", proof.body);
+            assert_eq!(proof.body["leaf_index"], i);
+            let path: Vec<tree::Hash> = proof.body["hashes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(hash)
+                .collect();
+            proof::verify_inclusion(&tree::leaf_hash(&leaf), i as u64, 5, &path, &cp.root).unwrap();
+        }
+    }
+    // Another org sees none of them; without a credential, entries are refused.
+    let other = app
+        .get("/v1/ledger/live/entries?start=0&end=5", &stranger.developer)
+        .await;
+    assert_eq!(
+        other.body["entries"].as_array().unwrap().len(),
+        0,
+        "{}",
+        other.body
+    );
+    let anonymous = app
+        .call(
+            Method::GET,
+            "/v1/ledger/live/entries?start=0&end=5",
+            None,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    // Out-of-range and oversized requests are clear errors.
+    let r = app
+        .get("/v1/ledger/live/entries?start=0&end=6", &c.developer)
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    let r = app
+        .call(
+            Method::GET,
+            "/v1/ledger/live/proof/inclusion?index=5&tree_size=5",
+            None,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    let r = app
+        .call(Method::GET, "/v1/ledger/nope/checkpoint", None, None, &[])
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // More calls, a newer checkpoint, and a consistency proof between the two.
+    for _ in 0..3 {
+        gw.call(
+            Method::GET,
+            "/echo/v1/pets",
+            &[("authorization", &format!("Bearer {live}"))],
+        )
+        .await;
+    }
+    let mut newer = None;
+    for _ in 0..100 {
+        let list = app
+            .call(
+                Method::GET,
+                "/v1/ledger/live/checkpoints?from_size=5",
+                None,
+                None,
+                &[],
+            )
+            .await
+            .body;
+        let notes = list["checkpoints"].as_array().unwrap().clone();
+        assert_eq!(
+            notes[0]["size"], 5,
+            "the checkpoint we hold is listed: {list}"
+        );
+        if let Some(last) = notes.last().filter(|n| n["size"] == 8) {
+            newer = Some(
+                Checkpoint::open(
+                    last["note"].as_str().unwrap().as_bytes(),
+                    &origin,
+                    std::slice::from_ref(&verifier),
+                )
+                .unwrap(),
+            );
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let newer = newer.expect("a checkpoint of size 8");
+    let proof = app
+        .call(
+            Method::GET,
+            "/v1/ledger/live/proof/consistency?first=5&second=8",
+            None,
+            None,
+            &[],
+        )
+        .await;
+    let path: Vec<tree::Hash> = proof.body["hashes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(hash)
+        .collect();
+    proof::verify_consistency(5, 8, &path, &cp.root, &newer.root).unwrap();
+    drop(gw);
     db.cleanup().await;
 }

@@ -22,6 +22,7 @@ fn param(a: &Tenant, name: &str) -> Option<String> {
         "client_id" => a.oauth_client.clone(),
         "signing_key_id" => "00000000-0000-7000-8000-000000000000".to_owned(),
         "purpose" => "token_signing".to_owned(),
+        "log" => "live".to_owned(),
         _ => return None,
     })
 }
@@ -78,8 +79,17 @@ fn with_query(url: &str, a: &Tenant) -> String {
     }
 }
 
-/// Routes that are public by design and take no object of an org.
-const PUBLIC: &[&str] = &["/problems/{slug}"];
+/// Routes that take no object of an org: public by design, or (ledger entries) filtered
+/// per caller — the ledger test checks that another org reads none of an org's entries.
+const PUBLIC: &[&str] = &[
+    "/problems/{slug}",
+    "/v1/ledger/{log}/checkpoint",
+    "/v1/ledger/{log}/checkpoints",
+    "/v1/ledger/{log}/public-key",
+    "/v1/ledger/{log}/proof/inclusion",
+    "/v1/ledger/{log}/proof/consistency",
+    "/v1/ledger/{log}/entries",
+];
 
 #[tokio::test]
 async fn every_object_route_answers_404_to_another_org() {

@@ -1,0 +1,381 @@
+//! The usage ledger of the running marketplace (DESIGN.md §1–2): two Merkle logs,
+//! `live` and `test`, each with its own origin (`<marketplace id>/<node>/live|test`),
+//! appended by a group-commit writer thread ([`tollgate_ledger::Writer`]) and
+//! checkpointed at least every second with the keyring's checkpoint-signing key.
+//!
+//! The gateway's metering consumer turns every usage record into a CloudEvents
+//! [`UsageEvent`] and appends its canonical leaf to the log of the call's mode, so test
+//! usage can never appear in a live checkpoint. With durability `sync` (the default) the
+//! response waiting on the event gets its [`UsageAck`] only once the event's batch is
+//! fsynced; with `async` the response goes at once, and the loss window — events accepted
+//! but not yet durable — is reported by `GET /v1/ledger`.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use tollgate_core::apikey::KeyMode;
+use tollgate_core::usage::{GATEWAY_CALL_TYPE, SPEC_VERSION, UsageData, UsageEvent, format_time};
+use tollgate_gateway::UsageRecord;
+use tollgate_gateway::usage::UsageAck;
+use tollgate_keyring::KeyPurpose;
+use tollgate_ledger::writer::{Committed, TryAppendError};
+use tollgate_ledger::{Completion, LogReader, NoteSigner, VerifierKey, Writer, WriterConfig};
+
+use crate::state::AppState;
+
+/// When a response may end relative to its usage event's durability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// The response's end waits until its event is fsynced: nothing delivered is unbilled.
+    #[default]
+    Sync,
+    /// The response goes at once; events accepted but not yet durable can be lost in a
+    /// crash (the loss window, reported by `GET /v1/ledger`).
+    Async,
+}
+
+impl Durability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Durability::Sync => "sync",
+            Durability::Async => "async",
+        }
+    }
+}
+
+/// Where and how the ledger runs.
+#[derive(Debug, Clone)]
+pub struct LedgerConfig {
+    /// Directory holding one sub-directory per log.
+    pub dir: PathBuf,
+    pub durability: Durability,
+    /// This node's name in the log origins.
+    pub node: String,
+}
+
+impl LedgerConfig {
+    /// The default layout under a data directory: `<data dir>/ledger`.
+    pub fn under(data_dir: &Path, durability: Durability) -> Self {
+        Self {
+            dir: data_dir.join("ledger"),
+            durability,
+            node: "node-0".to_owned(),
+        }
+    }
+}
+
+/// Completes a usage event's append: tells the waiting response (metering `sync`).
+pub struct Ack(Option<UsageAck>);
+
+impl Completion for Ack {
+    fn complete(self, result: Committed) {
+        if let Some(ack) = self.0 {
+            ack.done(result.map(|_| ()).map_err(|e| Arc::from(e.to_string())));
+        }
+    }
+}
+
+/// One log of the ledger.
+pub struct LedgerLog {
+    /// `live` or `test`.
+    pub name: &'static str,
+    pub origin: String,
+    writer: Mutex<Option<Writer<Ack>>>,
+    handle: tollgate_ledger::WriterHandle<Ack>,
+    reader: LogReader,
+    /// Entries handed to the writer since open, and the size at open: with the durable
+    /// size they give the loss window.
+    accepted: AtomicU64,
+    size_at_open: u64,
+}
+
+impl std::fmt::Debug for LedgerLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LedgerLog")
+            .field("name", &self.name)
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LedgerLog {
+    /// Reads: proofs, entries, checkpoints (never entries that are not durable).
+    pub fn reader(&self) -> &LogReader {
+        &self.reader
+    }
+
+    /// Events accepted but not yet durable (what a crash could lose in `async` mode).
+    pub fn pending(&self) -> u64 {
+        (self.size_at_open + self.accepted.load(Ordering::Acquire))
+            .saturating_sub(self.reader.size())
+    }
+
+    async fn append(&self, leaf: Vec<u8>, ack: Ack) {
+        self.accepted.fetch_add(1, Ordering::AcqRel);
+        match self.handle.try_append(leaf, ack) {
+            Ok(()) => {}
+            Err(TryAppendError::Full(leaf, ack)) => {
+                // Back-pressure: wait for room off the async threads.
+                let handle = self.handle.clone();
+                let r = tokio::task::spawn_blocking(move || handle.append(leaf, ack)).await;
+                if !matches!(r, Ok(Ok(()))) {
+                    tracing::error!(log = self.name, "ledger writer stopped; usage event lost");
+                }
+            }
+            Err(TryAppendError::Stopped) => {
+                tracing::error!(log = self.name, "ledger writer stopped; usage event lost");
+            }
+        }
+    }
+
+    /// Flushes and stops the writer (the last batch is fsynced and checkpointed).
+    fn shutdown(&self) {
+        let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(w) = writer
+            && let Err(e) = w.shutdown()
+        {
+            tracing::error!(log = self.name, error = %e, "ledger writer shutdown failed");
+        }
+    }
+}
+
+/// The ledger: the `live` and `test` logs.
+#[derive(Debug)]
+pub struct Ledger {
+    pub durability: Durability,
+    /// `/tollgate/<marketplace id>/<node>/gateway`: the CloudEvents source of gateway calls.
+    pub source: String,
+    logs: [LedgerLog; 2],
+}
+
+/// Why the ledger did not open.
+#[derive(Debug, thiserror::Error)]
+#[error("ledger log {log} ({dir}): {source}")]
+pub struct OpenError {
+    log: &'static str,
+    dir: String,
+    #[source]
+    source: tollgate_ledger::Error,
+}
+
+impl Ledger {
+    /// Opens (recovering after a crash) or creates both logs and starts their writers.
+    /// Refuses, naming the log and what does not match, when a log disagrees with a
+    /// checkpoint it signed.
+    pub async fn open(state: &Arc<AppState>, config: &LedgerConfig) -> Result<Self, OpenError> {
+        let public_keys = checkpoint_public_keys(state).await;
+        let (state, config) = (state.clone(), config.clone());
+        tokio::task::spawn_blocking(move || Self::open_blocking(&state, &config, &public_keys))
+            .await
+            .map_err(|e| OpenError {
+                log: "live",
+                dir: e.to_string(),
+                source: tollgate_ledger::Error::Signing("opening the ledger panicked".into()),
+            })?
+    }
+
+    fn open_blocking(
+        state: &Arc<AppState>,
+        config: &LedgerConfig,
+        public_keys: &[[u8; 32]],
+    ) -> Result<Self, OpenError> {
+        let prefix = format!("{}/{}", state.marketplace_id, config.node);
+        let open = |name: &'static str| -> Result<LedgerLog, OpenError> {
+            let origin = format!("{prefix}/{name}");
+            let dir = config.dir.join(name);
+            let error = |source| OpenError {
+                log: name,
+                dir: dir.display().to_string(),
+                source,
+            };
+            let keys = public_keys
+                .iter()
+                .map(|pk| VerifierKey::new(&origin, *pk))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(error)?;
+            let log = tollgate_ledger::Log::open(&dir, &origin, &keys, Default::default())
+                .map_err(error)?;
+            let size_at_open = log.durable_size().load(Ordering::Acquire);
+            let signer = KeyringSigner {
+                state: Arc::downgrade(state),
+                origin: origin.clone(),
+                last: Mutex::new(None),
+            };
+            let on_checkpoint_origin = origin.clone();
+            let writer = Writer::spawn(
+                log,
+                WriterConfig {
+                    signer: Some(Box::new(signer)),
+                    on_checkpoint: Some(Box::new(move |r| {
+                        if let Err(e) = r {
+                            tracing::error!(origin = on_checkpoint_origin.as_str(), error = %e, "signing a checkpoint failed");
+                        }
+                    })),
+                    ..WriterConfig::default()
+                },
+            )
+            .map_err(error)?;
+            Ok(LedgerLog {
+                name,
+                origin,
+                handle: writer.handle(),
+                reader: writer.reader(),
+                writer: Mutex::new(Some(writer)),
+                accepted: AtomicU64::new(0),
+                size_at_open,
+            })
+        };
+        let live = open("live")?;
+        let test = open("test")?;
+        Ok(Ledger {
+            durability: config.durability,
+            source: format!("/tollgate/{prefix}/gateway"),
+            logs: [live, test],
+        })
+    }
+
+    /// The logs, `live` first.
+    pub fn logs(&self) -> &[LedgerLog] {
+        &self.logs
+    }
+
+    /// The log named `name` (`live` or `test`).
+    pub fn log(&self, name: &str) -> Option<&LedgerLog> {
+        self.logs.iter().find(|l| l.name == name)
+    }
+
+    /// The log of a mode.
+    pub fn log_of(&self, mode: KeyMode) -> &LedgerLog {
+        match mode {
+            KeyMode::Live => &self.logs[0],
+            KeyMode::Test => &self.logs[1],
+        }
+    }
+
+    /// Appends a gateway usage record to the log of its mode.
+    pub async fn append_record(&self, record: &UsageRecord, ack: Option<UsageAck>) {
+        let event = gateway_event(&self.source, record);
+        self.log_of(record.mode)
+            .append(event.leaf(), Ack(ack))
+            .await;
+    }
+
+    /// Flushes and stops both writers.
+    pub fn shutdown(&self) {
+        for log in &self.logs {
+            log.shutdown();
+        }
+    }
+}
+
+/// The CloudEvent of a gateway usage record.
+pub fn gateway_event(source: &str, r: &UsageRecord) -> UsageEvent {
+    UsageEvent {
+        data: UsageData {
+            api_id: r.api_id,
+            app_id: r.app_id,
+            client_ip_hash: None,
+            consumer_org_id: r.consumer_org_id,
+            credential_id: r.credential_id.clone(),
+            fields: Default::default(),
+            latency_us: r.latency_us,
+            method: r.method.clone(),
+            mode: r.mode,
+            operation_id: r.operation_id.clone(),
+            policy_ids: r.policy_ids.clone(),
+            provider_org_id: r.provider_org_id,
+            request_bytes: r.request_bytes,
+            response_bytes: r.response_bytes,
+            snapshot_version: r.snapshot_version,
+            status: r.status,
+            subscription_id: r.subscription_id,
+            terms_sha256: r.terms_sha256.clone(),
+        },
+        datacontenttype: "application/json".to_owned(),
+        id: r.event_id.to_string(),
+        source: source.to_owned(),
+        specversion: SPEC_VERSION.to_owned(),
+        subject: r.subscription_id.to_string(),
+        time: format_time(r.time),
+        kind: GATEWAY_CALL_TYPE.to_owned(),
+    }
+}
+
+/// Every checkpoint-signing public key the keyring knows (retired ones included: old
+/// checkpoints stay verifiable).
+pub async fn checkpoint_public_keys(state: &AppState) -> Vec<[u8; 32]> {
+    let ring = state.keyring.read().await;
+    ring.records()
+        .filter(|r| r.purpose == KeyPurpose::CheckpointSigning)
+        .filter_map(|r| r.public_key.as_deref())
+        .filter_map(|pk| <[u8; 32]>::try_from(pk).ok())
+        .collect()
+}
+
+/// The note verifier key of the active checkpoint-signing key for `origin`.
+pub async fn current_verifier_key(state: &AppState, origin: &str) -> Option<String> {
+    let ring = state.keyring.read().await;
+    let pk = ring
+        .active(KeyPurpose::CheckpointSigning)?
+        .public_key
+        .as_deref()?;
+    let pk = <[u8; 32]>::try_from(pk).ok()?;
+    VerifierKey::new(origin, pk).ok().map(|k| k.to_string())
+}
+
+/// Signs checkpoints with the keyring's active checkpoint-signing key, on the writer
+/// thread (so the keyring's lock is taken blocking, never from async code).
+struct KeyringSigner {
+    state: Weak<AppState>,
+    origin: String,
+    /// The public key last announced by `public_key`: a signature by another key (a
+    /// rotation in between) is refused rather than stored under the wrong key id.
+    last: Mutex<Option<[u8; 32]>>,
+}
+
+impl NoteSigner for KeyringSigner {
+    fn name(&self) -> &str {
+        &self.origin
+    }
+
+    fn public_key(&self) -> [u8; 32] {
+        let pk = self.state.upgrade().and_then(|state| {
+            let ring = state.keyring.blocking_read();
+            let pk = ring
+                .active(KeyPurpose::CheckpointSigning)?
+                .public_key
+                .clone()?;
+            <[u8; 32]>::try_from(pk.as_slice()).ok()
+        });
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(pk) = pk {
+            *last = Some(pk);
+        }
+        last.unwrap_or([0; 32])
+    }
+
+    fn sign(&self, msg: &[u8]) -> tollgate_ledger::Result<[u8; 64]> {
+        let fail = |why: &str| tollgate_ledger::Error::Signing(why.to_owned());
+        let state = self
+            .state
+            .upgrade()
+            .ok_or_else(|| fail("the marketplace is shutting down"))?;
+        let ring = state.keyring.blocking_read();
+        let signature = ring
+            .sign(KeyPurpose::CheckpointSigning, msg)
+            .map_err(|e| fail(&e.to_string()))?;
+        let signed_with = ring
+            .get(signature.key_id)
+            .and_then(|r| r.public_key.as_deref())
+            .and_then(|pk| <[u8; 32]>::try_from(pk).ok());
+        let announced = *self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if signed_with.is_none() || signed_with != announced {
+            return Err(fail(
+                "the checkpoint key changed while signing; the next checkpoint uses the new one",
+            ));
+        }
+        Ok(signature.bytes)
+    }
+}
