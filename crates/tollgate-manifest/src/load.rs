@@ -10,6 +10,7 @@ use crate::spec::{
 use base64::Engine as _;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use tollgate_core::apikey::KeyMode;
 use tollgate_core::locate::{FieldPath, Format, Seg, line_of_offset, locate};
 use tollgate_core::model::{
     ACCEPTANCE_V1, Acceptance, ApiStatus, CreateApi, CreateApp, CreateOrg, CreatePlan, PlanApi,
@@ -858,7 +859,7 @@ fn is_sha256_hex(s: &str) -> bool {
 }
 
 /// `verification_keys` and `subscriptions`: well-formed keys, one public key per key
-/// id, one entry per (app, plan), no cancelled state, well-formed acceptance records
+/// id, one entry per (app, plan, mode), no cancelled state, well-formed acceptance records
 /// of one subscription, and signatures that verify with the keys the manifest holds
 /// (those it does not hold are checked by `plan` against the marketplace's keys).
 fn check_keys_and_subscriptions(m: &Manifest, errors: &mut Vec<ManifestError>) {
@@ -899,22 +900,25 @@ fn check_keys_and_subscriptions(m: &Manifest, errors: &mut Vec<ManifestError>) {
         }
     }
 
-    let mut first: HashMap<(&crate::spec::SlugRef, &crate::spec::SlugRef), usize> = HashMap::new();
+    // An app may hold a live and a test subscription to the same plan.
+    type SubKey<'a> = (&'a crate::spec::SlugRef, &'a crate::spec::SlugRef, KeyMode);
+    let mut first: HashMap<SubKey, usize> = HashMap::new();
     for (i, s) in m.subscriptions.iter().enumerate() {
-        if let Some(&f) = first.get(&(&s.app, &s.plan)) {
+        if let Some(&f) = first.get(&(&s.app, &s.plan, s.mode)) {
             errors.push(m.error(
                 List::Subscriptions,
                 i,
                 "/plan",
                 format!(
-                    "duplicate subscription of app {} to plan {}; first defined at {}",
+                    "duplicate {} subscription of app {} to plan {}; first defined at {}",
+                    s.mode.as_str(),
                     s.app,
                     s.plan,
                     m.place(List::Subscriptions, f)
                 ),
             ));
         } else {
-            first.insert((&s.app, &s.plan), i);
+            first.insert((&s.app, &s.plan, s.mode), i);
         }
         if s.state == SubscriptionState::Cancelled {
             errors.push(m.error(

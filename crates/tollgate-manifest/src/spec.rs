@@ -328,7 +328,7 @@ fn ser_timestamp<S: Serializer>(t: &Option<OffsetDateTime>, s: S) -> Result<S::O
     }
 }
 
-/// An app's subscription to a plan, identified by `(app, plan)`, carried over with the
+/// An app's subscription to a plan, identified by `(app, plan, mode)`, carried over with the
 /// signed acceptance records it was made with. Applying imports it when the app has no
 /// open (non-cancelled) subscription to the plan; an existing one is left as it is —
 /// its state included, since subscription states are decided by people (approval,

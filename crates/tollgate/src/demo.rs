@@ -122,7 +122,7 @@ pub async fn seed(
     admin: SocketAddr,
     gateway: SocketAddr,
     data_dir: &std::path::Path,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<Traffic>> {
     let (router, _) = tollgate_server::admin_router(state.clone());
     let c = AdminClient::local(router, operator_token.to_owned());
     let upstream_url = format!("http://{upstream}");
@@ -144,7 +144,7 @@ pub async fn seed(
         demo["upstream_url"] = json!(upstream_url);
         std::fs::write(&path, serde_json::to_vec_pretty(&demo)?)?;
         tracing::info!(path = %path.display(), "demo marketplace already seeded; upstream address updated");
-        return Ok(());
+        return Ok(None);
     }
 
     let provider = c
@@ -246,6 +246,21 @@ pub async fn seed(
         )
         .await?;
 
+    // A test-mode subscription and key: test calls reach the API's sandbox (here the mock
+    // answering from the OpenAPI examples) and land in the ledger's test log.
+    as_bob
+        .post(
+            "/v1/subscriptions",
+            &json!({"app_id": app_id, "plan_id": free_id, "mode": "test", "reason": "demo sandbox", "accept_terms": terms_ids[0].1}),
+        )
+        .await?;
+    let test_key = as_bob
+        .post(
+            &format!("/v1/apps/{app_id}/keys"),
+            &json!({"name": "demo-sandbox", "mode": "test", "expires_in_days": 365, "scopes": ["weather:read"]}),
+        )
+        .await?;
+
     let demo = json!({
         "admin_url": format!("http://{admin}"),
         "gateway_url": format!("http://{gateway}"),
@@ -255,6 +270,7 @@ pub async fn seed(
             "provider_owner": alice.pointer("/initial_token/secret"),
             "consumer_developer": bob.pointer("/initial_token/secret"),
             "api_key": key["secret"],
+            "test_api_key": test_key["secret"],
         },
         "terms_sha256": {"free": terms_ids[0].1, "pro": terms_ids[1].1},
         "ids": {
@@ -266,5 +282,54 @@ pub async fn seed(
     crate::serve::write_secret_file(&path, &serde_json::to_string_pretty(&demo)?)?;
     tracing::info!(path = %path.display(), "demo marketplace seeded");
     eprintln!("Demo marketplace seeded; credentials in {}", path.display());
-    Ok(())
+    let secret = |v: &Value| v["secret"].as_str().unwrap_or_default().to_owned();
+    Ok(Some(Traffic {
+        gateway,
+        live_key: secret(&key),
+        test_key: secret(&test_key),
+    }))
+}
+
+/// The sample calls a freshly seeded demo makes through its own gateway, so that usage,
+/// the ledger and its proofs have something to show from the first look.
+#[derive(Debug)]
+pub struct Traffic {
+    gateway: SocketAddr,
+    live_key: String,
+    test_key: String,
+}
+
+impl Traffic {
+    /// Sends a handful of live and test calls; failures are logged, never fatal.
+    pub async fn send(self) {
+        use http_body_util::BodyExt as _;
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<http_body_util::Empty<bytes::Bytes>>();
+        let calls = [
+            (&self.live_key, "/weather/v1/cities"),
+            (&self.live_key, "/weather/v1/forecast/lima"),
+            (&self.live_key, "/weather/v1/forecast/osaka"),
+            (&self.live_key, "/weather/v1/forecast/toronto"),
+            (&self.test_key, "/weather/v1/cities"),
+            (&self.test_key, "/weather/v1/forecast/lagos"),
+        ];
+        let mut sent = 0;
+        for (key, path) in calls {
+            let req = http::Request::get(format!("http://{}{path}", self.gateway))
+                .header("x-api-key", key.as_str())
+                .body(http_body_util::Empty::new());
+            let Ok(req) = req else { continue };
+            match client.request(req).await {
+                Ok(resp) => {
+                    // Read the whole body: the call is complete (and, with metering
+                    // `sync`, in the ledger) only at its end.
+                    let _ = resp.into_body().collect().await;
+                    sent += 1;
+                }
+                Err(e) => tracing::warn!(error = %e, path, "demo call failed"),
+            }
+        }
+        tracing::info!(calls = sent, "demo traffic sent through the gateway");
+    }
 }

@@ -190,12 +190,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             cfg.data_dir.join("admin-token").display()
         );
     }
+    let mut demo_traffic = None;
     let demo_upstream = if cfg.demo {
         let (addr, task) = crate::demo::start_upstream().await?;
         tollgate_server::snapshot::refresh(&state)
             .await
             .map_err(|e| anyhow::anyhow!(e.detail))?;
-        crate::demo::seed(
+        demo_traffic = crate::demo::seed(
             &state,
             &token,
             addr,
@@ -210,10 +211,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         None
     };
     tracing::info!(admin = %admin_addr, gateway = %gateway_addr, database = %redact(&cfg.database_url), data_dir = %cfg.data_dir.display(), "tollgate serving");
-    eprintln!(
+    let running = format!(
         "Tollgate is running: admin API http://{admin_addr} · gateway {}://{gateway_addr} · OpenAPI http://{admin_addr}/openapi.json",
         if cfg.tls.is_some() { "https" } else { "http" }
     );
+    // A freshly seeded demo first sends its sample calls through the gateway (served as
+    // soon as `serve` below accepts), and says it is running once they are in.
+    tokio::spawn(async move {
+        if let Some(traffic) = demo_traffic {
+            traffic.send().await;
+        }
+        eprintln!("{running}");
+    });
     let options = ServeOptions {
         drain_timeout: cfg.drain_timeout,
         gateway: GatewayConfig {

@@ -426,6 +426,13 @@ fn the_demo_marketplace_is_real() {
     );
     let key = demo["tokens"]["api_key"].as_str().unwrap();
     assert!(key.starts_with("tg_live_"), "{key}");
+    // The demo's sample traffic went through the gateway before it said it was
+    // running: live and test calls are already in their ledger logs.
+    let (status, ledger) = http("GET", &format!("http://{}/v1/ledger", s.admin), None, None);
+    assert_eq!(status, 200, "{ledger}");
+    assert_eq!(ledger["logs"][0]["name"], "live");
+    assert_eq!(ledger["logs"][0]["size"], 4, "{ledger}");
+    assert_eq!(ledger["logs"][1]["size"], 2, "{ledger}");
     // The sample upstream answers; the gateway routes the API and asks for a credential.
     let (status, fc) = http(
         "GET",
@@ -629,11 +636,12 @@ fn apply_is_idempotent_and_export_round_trips() {
     );
     assert_eq!(text.matches("  publish: true\n").count(), 2, "{text}");
     assert!(!text.contains("publish: false"), "{text}");
-    // The demo's subscription travels with its signed acceptance record and the public
-    // key that verifies it.
+    // The demo's subscriptions (live and test) travel with their signed acceptance
+    // records and the public key that verifies them.
     assert!(
         text.contains("\nsubscriptions:\n- app:\n    org: globex\n    slug: dashboard\n  plan:\n    org: acme-weather\n    slug: free\n  state: active\n  acceptances:\n  - record:\n      type: tollgate.acceptance.v1\n")
-            && text.matches("    signature: ").count() == 1
+            && text.contains("  state: active\n  mode: test\n  acceptances:\n")
+            && text.matches("    signature: ").count() == 2
             && text.contains("\nverification_keys:\n- key_id: "),
         "{text}"
     );
@@ -751,8 +759,9 @@ fn apply_is_idempotent_and_export_round_trips() {
         );
         assert_eq!(status, 200, "{page}");
         let items = page["items"].as_array().unwrap().clone();
-        assert_eq!(items.len(), 1, "{page}");
-        let sub = items[0].clone();
+        // The demo's live subscription and its sandbox (test) twin.
+        assert_eq!(items.len(), 2, "{page}");
+        let sub = items.iter().find(|s| s["mode"] == "live").unwrap().clone();
         let (status, acceptances) = http(
             "GET",
             &format!(
