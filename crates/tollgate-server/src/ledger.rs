@@ -66,13 +66,24 @@ impl LedgerConfig {
     }
 }
 
-/// Completes a usage event's append: tells the waiting response (metering `sync`).
-pub struct Ack(Option<UsageAck>);
+/// Completes a usage event's append: tells whoever waits for its durability.
+pub enum Ack {
+    /// A gateway response (metering `sync`), or nobody (`async`).
+    Gateway(Option<UsageAck>),
+    /// An ingestion request, which answers once its events are durable.
+    Reply(tokio::sync::oneshot::Sender<Committed>),
+}
 
 impl Completion for Ack {
     fn complete(self, result: Committed) {
-        if let Some(ack) = self.0 {
-            ack.done(result.map(|_| ()).map_err(|e| Arc::from(e.to_string())));
+        match self {
+            Ack::Gateway(Some(ack)) => {
+                ack.done(result.map(|_| ()).map_err(|e| Arc::from(e.to_string())));
+            }
+            Ack::Gateway(None) => {}
+            Ack::Reply(tx) => {
+                let _ = tx.send(result);
+            }
         }
     }
 }
@@ -112,7 +123,8 @@ impl LedgerLog {
             .saturating_sub(self.reader.size())
     }
 
-    async fn append(&self, leaf: Vec<u8>, ack: Ack) {
+    /// Appends a leaf; resolves once it is queued (its `ack` tells when it is durable).
+    pub async fn append(&self, leaf: Vec<u8>, ack: Ack) {
         self.accepted.fetch_add(1, Ordering::AcqRel);
         match self.handle.try_append(leaf, ack) {
             Ok(()) => {}
@@ -148,6 +160,10 @@ pub struct Ledger {
     /// `/tollgate/<marketplace id>/<node>/gateway`: the CloudEvents source of gateway calls.
     pub source: String,
     logs: [LedgerLog; 2],
+    /// Reported events appended but not yet in the store index, by (source, id): with
+    /// the index, what the ingestion API deduplicates against. Held across a whole
+    /// ingestion batch, so two batches cannot both accept the same event.
+    pub(crate) reported: tokio::sync::Mutex<std::collections::HashSet<(String, String)>>,
 }
 
 /// Why the ledger did not open.
@@ -233,6 +249,7 @@ impl Ledger {
             durability: config.durability,
             source: format!("/tollgate/{prefix}/gateway"),
             logs: [live, test],
+            reported: Default::default(),
         })
     }
 
@@ -258,7 +275,7 @@ impl Ledger {
     pub async fn append_record(&self, record: &UsageRecord, ack: Option<UsageAck>) {
         let event = gateway_event(&self.source, record);
         self.log_of(record.mode)
-            .append(event.leaf(), Ack(ack))
+            .append(event.leaf(), Ack::Gateway(ack))
             .await;
     }
 
@@ -378,4 +395,108 @@ impl NoteSigner for KeyringSigner {
         }
         Ok(signature.bytes)
     }
+}
+
+/// Meta key holding the next entry of `log` to index.
+fn indexed_key(log: &str) -> String {
+    format!("ledger_indexed:{log}")
+}
+
+/// Brings the store's usage index up to the logs' durable sizes, in batches of 1 000
+/// entries per transaction. Returns how many entries were indexed. A log shorter than
+/// what the index claims (a replaced data directory) has its index rebuilt.
+pub async fn index(state: &AppState) -> Result<u64, crate::error::ApiError> {
+    use crate::error::ApiError;
+    let Some(ledger) = state.ledger.get() else {
+        return Ok(0);
+    };
+    let mut total = 0;
+    for log in ledger.logs() {
+        let key = indexed_key(log.name);
+        let mut tx = state.store.read().await?;
+        let mut next: u64 = tx
+            .get_meta(&key)
+            .await?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        drop(tx);
+        let size = log.reader().size();
+        if next > size {
+            tracing::warn!(
+                log = log.name,
+                indexed = next,
+                size,
+                "usage index ahead of its log; rebuilding it"
+            );
+            let mut tx = state.store.write().await?;
+            tx.clear_usage_index(log.name).await?;
+            tx.set_meta(&key, "0").await?;
+            tx.commit().await?;
+            next = 0;
+        }
+        while next < size {
+            let end = (next + 1000).min(size);
+            let reader = log.reader().clone();
+            let start = next.max(reader.pruned_before());
+            let leaves = tokio::task::spawn_blocking(move || reader.entries(start, end))
+                .await
+                .map_err(ApiError::internal)?
+                .map_err(ApiError::internal)?;
+            let mut rows = Vec::with_capacity(leaves.len());
+            let mut keys = Vec::new();
+            for (i, leaf) in leaves.iter().enumerate() {
+                let Ok(event) = UsageEvent::from_leaf(leaf) else {
+                    tracing::warn!(
+                        log = log.name,
+                        index = start + i as u64,
+                        "ledger entry is not a usage event; not indexed"
+                    );
+                    continue;
+                };
+                let Some(time) = event.timestamp() else {
+                    continue;
+                };
+                keys.push((event.source.clone(), event.id.clone()));
+                rows.push(tollgate_store::UsageIndexRow {
+                    log: log.name.to_owned(),
+                    leaf_index: start + i as u64,
+                    source: event.source,
+                    event_id: event.id,
+                    subscription_id: event.data.subscription_id.to_string(),
+                    consumer_org_id: event.data.consumer_org_id.to_string(),
+                    provider_org_id: event.data.provider_org_id.to_string(),
+                    event_time: time,
+                });
+            }
+            let mut tx = state.store.write().await?;
+            tx.insert_usage_index(&rows).await?;
+            tx.set_meta(&key, &end.to_string()).await?;
+            tx.commit().await?;
+            let mut reported = ledger.reported.lock().await;
+            for k in &keys {
+                reported.remove(k);
+            }
+            drop(reported);
+            total += end - next;
+            next = end;
+        }
+    }
+    Ok(total)
+}
+
+/// Keeps the usage index current: every `every`, until aborted.
+pub fn spawn_indexer(
+    state: Arc<AppState>,
+    every: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = index(&state).await {
+                tracing::warn!(error = %e.detail, "indexing the usage ledger failed; retrying");
+            }
+        }
+    })
 }

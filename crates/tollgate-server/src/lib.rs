@@ -88,6 +88,7 @@ pub fn admin_router(state: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) 
         .merge(routes::oauth_clients::router())
         .merge(routes::signing_keys::router())
         .merge(routes::ledger::router())
+        .merge(routes::usage::router())
         .merge(routes::audit::router())
         .merge(routes::meta::router())
         .split_for_parts();
@@ -252,7 +253,13 @@ pub async fn serve(
             );
         }
         let _ = state.ledger.set(Arc::new(opened));
+        // Catch the lookup index up before serving: ingestion deduplicates against it.
+        let n = ledger::index(&state)
+            .await
+            .map_err(|e| std::io::Error::other(format!("usage index: {}", e.detail)))?;
+        tracing::info!(entries = n, "usage index caught up");
     }
+    let indexer = ledger::spawn_indexer(state.clone(), Duration::from_millis(500));
     let sync = state
         .ledger
         .get()
@@ -330,6 +337,7 @@ pub async fn serve(
     }
     housekeeping.abort();
     quota_saver.abort();
+    indexer.abort();
     // The gateway is stopped: its senders are gone, so the consumer ends after writing
     // what is queued.
     if tokio::time::timeout(Duration::from_secs(5), consumer)
@@ -341,6 +349,9 @@ pub async fn serve(
     if let Some(ledger) = state.ledger.get().cloned() {
         // Fsyncs the last batch and signs its checkpoint.
         let _ = tokio::task::spawn_blocking(move || ledger.shutdown()).await;
+    }
+    if let Err(e) = ledger::index(&state).await {
+        tracing::warn!(error = %e.detail, "indexing the usage ledger at shutdown failed");
     }
     match metering::save_quotas(&state).await {
         Ok(n) => tracing::debug!(quota_keys = n, "quota counts saved"),

@@ -14,8 +14,10 @@
 
 mod repo;
 pub mod testing;
+mod usage;
 
 pub use repo::*;
+pub use usage::UsageIndexRow;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};

@@ -249,9 +249,23 @@ async fn inclusion(
     let reader = log(&st, &name)?.reader().clone();
     let index = match (q.index, q.event_id) {
         (Some(i), None) => i,
-        (None, Some(id)) => find_event(&reader, &id, q.tree_size)
-            .await?
-            .ok_or_else(|| ApiError::not_found("usage event"))?,
+        (None, Some(id)) => {
+            let mut tx = st.store.read().await?;
+            let indexed = tx.usage_event_index(&name, &id).await?;
+            let indexed_upto: u64 = tx
+                .get_meta(&format!("ledger_indexed:{name}"))
+                .await?
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            drop(tx);
+            match indexed {
+                Some(i) => i,
+                // Appended since the indexer's last batch: scan only what it has not seen.
+                None => find_event(&reader, &id, indexed_upto, q.tree_size)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("usage event"))?,
+            }
+        }
         _ => {
             return Err(query_error(
                 "/index",
@@ -271,19 +285,19 @@ async fn inclusion(
     }))
 }
 
-/// Finds an event's index by scanning the entries below `size`, newest first.
-// The store index (event id → leaf index) replaces this scan once it lands; until then a
-// lookup reads at most the whole log, in pages, off the async threads.
+/// Finds an event's index by scanning the entries in `[from, size)`, newest first (the
+/// few entries appended since the store index's last batch).
 async fn find_event(
     reader: &tollgate_ledger::LogReader,
     id: &str,
+    from: u64,
     size: u64,
 ) -> Result<Option<u64>, ApiError> {
     let reader = reader.clone();
     let id = id.to_owned();
     tokio::task::spawn_blocking(move || {
         let size = size.min(reader.size());
-        let floor = reader.pruned_before();
+        let floor = reader.pruned_before().max(from);
         let mut end = size;
         while end > floor {
             let start = end.saturating_sub(MAX_ENTRIES).max(floor);

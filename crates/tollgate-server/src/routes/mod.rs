@@ -11,6 +11,7 @@ pub mod oauth_clients;
 pub mod signing_keys;
 pub mod tenancy;
 pub mod terms;
+pub mod usage;
 
 use crate::error::Problem;
 

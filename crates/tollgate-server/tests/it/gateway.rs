@@ -2258,3 +2258,147 @@ async fn every_call_lands_in_the_ledger_with_proofs_anyone_can_check() {
     drop(gw);
     db.cleanup().await;
 }
+
+#[tokio::test]
+async fn providers_report_usage_in_batches_judged_event_by_event() {
+    let (store, db) = tollgate_store::testing::sqlite().await;
+    let app = App::new(store).await;
+    let (p, c) = two_tenants(&app).await;
+    let other_provider = tenant(&app, "rival").await;
+    let upstream = start_upstream().await;
+    let (_, _, sub) = marketplace(&app, &p, &c, upstream, json!({}), None).await;
+    let data = tempfile::tempdir().unwrap();
+    let _gw = start_gateway_with_ledger(&app, data.path()).await;
+    let provider_org = app
+        .get(&format!("/v1/subscriptions/{sub}"), &p.developer)
+        .await
+        .body["provider_org_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let source = format!("/providers/{provider_org}/payments");
+    let now = time::OffsetDateTime::now_utc();
+    let at = |d: time::Duration| tollgate_core::usage::format_time(now + d);
+    let event = |id: &str, source: &str, time: String| {
+        json!({"specversion": "1.0", "id": id, "source": source, "type": "com.example.payment.settled",
+               "subject": sub, "time": time, "data": {"operation_id": "createPet", "fields": {"amount": "12.50", "units": 3}}})
+    };
+    let batch = json!([
+        event("pay-1", &source, at(time::Duration::ZERO)),
+        event("pay-1", &source, at(time::Duration::ZERO)),
+        event("pay-2", "/providers/someone-else", at(time::Duration::ZERO)),
+        event("pay-3", &source, at(-time::Duration::days(36))),
+        event("pay-4", &source, at(time::Duration::minutes(10))),
+        {"specversion": "1.0", "source": source, "type": "x", "subject": sub, "time": at(time::Duration::ZERO), "data": {}},
+        event("pay-5", &source, at(-time::Duration::days(34))),
+        {"specversion": "1.0", "id": "pay-6", "source": source, "type": "x", "subject": sub, "time": at(time::Duration::ZERO), "data": {"fields": {"big": 9007199254740993_i64}}},
+    ]);
+    let r = app.post("/v1/usage/events", &p.developer, batch).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let statuses: Vec<&str> = r.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "accepted",
+            "duplicate",
+            "rejected",
+            "rejected",
+            "rejected",
+            "rejected",
+            "accepted",
+            "rejected"
+        ],
+        "{}",
+        r.body
+    );
+    let reason = |i: usize| r.body["results"][i]["reason"].as_str().unwrap().to_owned();
+    assert!(reason(2).contains("source must be"), "{}", reason(2));
+    assert!(reason(3).contains("35 days"), "{}", reason(3));
+    assert!(reason(4).contains("5 minutes"), "{}", reason(4));
+    assert!(reason(5).contains("id"), "{}", reason(5));
+    assert!(reason(7).contains("2^53"), "{}", reason(7));
+    assert_eq!(
+        (
+            r.body["accepted"].clone(),
+            r.body["duplicates"].clone(),
+            r.body["rejected"].clone()
+        ),
+        (json!(2), json!(1), json!(5))
+    );
+    assert_eq!(r.body["results"][0]["log"], "live");
+
+    // Sent again, later (after the index caught up, and before): duplicates.
+    let again = app
+        .post(
+            "/v1/usage/events",
+            &p.developer,
+            json!([event("pay-1", &source, at(time::Duration::ZERO))]),
+        )
+        .await;
+    assert_eq!(
+        again.body["results"][0]["status"], "duplicate",
+        "{}",
+        again.body
+    );
+    tollgate_server::ledger::index(&app.state).await.unwrap();
+    let again = app
+        .post(
+            "/v1/usage/events",
+            &p.developer,
+            json!([event("pay-5", &source, at(time::Duration::ZERO))]),
+        )
+        .await;
+    assert_eq!(
+        again.body["results"][0]["status"], "duplicate",
+        "{}",
+        again.body
+    );
+
+    // Only the subscription's provider may report for it: the consumer, another provider.
+    for who in [&c.developer, &other_provider.developer] {
+        let r = app
+            .post(
+                "/v1/usage/events",
+                who,
+                json!([event("pay-7", &source, at(time::Duration::ZERO))]),
+            )
+            .await;
+        assert_eq!(r.body["results"][0]["status"], "rejected", "{}", r.body);
+        assert!(
+            r.body["results"][0]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("no such subscription")
+        );
+    }
+    // More than 1 000 at once: refused whole.
+    let many: Vec<Value> = (0..1001)
+        .map(|i| event(&format!("m{i}"), &source, at(time::Duration::ZERO)))
+        .collect();
+    let r = app
+        .post("/v1/usage/events", &p.developer, json!(many))
+        .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.body);
+
+    // The accepted events are in the live log, with the provider's fields, readable by
+    // the consumer and provable like any call.
+    let entries = app
+        .get("/v1/ledger/live/entries?start=0&end=2", &c.developer)
+        .await;
+    let list = entries.body["entries"].as_array().unwrap();
+    assert_eq!(list.len(), 2, "{}", entries.body);
+    assert_eq!(list[0]["event"]["id"], "pay-1");
+    assert_eq!(list[0]["event"]["source"], source.as_str());
+    assert_eq!(
+        list[0]["event"]["data"]["fields"],
+        json!({"amount": "12.50", "units": 3})
+    );
+    assert_eq!(list[0]["event"]["data"]["operation_id"], "createPet");
+    assert_eq!(list[1]["event"]["id"], "pay-5");
+    db.cleanup().await;
+}

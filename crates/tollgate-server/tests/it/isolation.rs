@@ -60,6 +60,7 @@ fn body(method: &Method, path: &str, a: &Tenant) -> Option<Value> {
             json!({"to": "cancelled", "reason": "pwned"})
         }
         ("POST", "/v1/keys/{purpose}/rotate") => json!({}),
+        ("POST", "/v1/usage/events") => json!([]),
         ("POST", "/v1/subscriptions/{subscription_id}/acceptances") => {
             json!({"terms_sha256": "00"})
         }

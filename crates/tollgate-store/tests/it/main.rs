@@ -423,3 +423,80 @@ async fn pg_harness_makes_and_drops_databases() {
         );
     }
 }
+
+#[tokio::test]
+async fn usage_index_finds_events_deduplicates_and_rebuilds() {
+    for (store, db) in each_backend().await {
+        let t = now();
+        let row = |i: u64, source: &str, id: &str, sub: &str, at: OffsetDateTime| UsageIndexRow {
+            log: "live".into(),
+            leaf_index: i,
+            source: source.into(),
+            event_id: id.into(),
+            subscription_id: sub.into(),
+            consumer_org_id: "c".into(),
+            provider_org_id: "p".into(),
+            event_time: at,
+        };
+        let mut tx = store.write().await.unwrap();
+        let rows: Vec<_> = (0..1200)
+            .map(|i| {
+                row(
+                    i,
+                    "/gw",
+                    &format!("e{i}"),
+                    if i % 2 == 0 { "s1" } else { "s2" },
+                    t + time::Duration::seconds(i as i64),
+                )
+            })
+            .collect();
+        assert_eq!(tx.insert_usage_index(&rows).await.unwrap(), 1200);
+        // The same entries again, or another entry with a known (source, id): ignored.
+        assert_eq!(tx.insert_usage_index(&rows[..10]).await.unwrap(), 0);
+        assert_eq!(
+            tx.insert_usage_index(&[row(5000, "/gw", "e1", "s1", t)])
+                .await
+                .unwrap(),
+            0
+        );
+        // Same id from another source is another event.
+        assert_eq!(
+            tx.insert_usage_index(&[row(1200, "/providers/x", "e1", "s1", t)])
+                .await
+                .unwrap(),
+            1
+        );
+        tx.commit().await.unwrap();
+
+        let mut tx = store.read().await.unwrap();
+        assert_eq!(
+            tx.usage_event_location("/gw", "e7").await.unwrap(),
+            Some(("live".into(), 7))
+        );
+        assert_eq!(tx.usage_event_location("/gw", "nope").await.unwrap(), None);
+        assert_eq!(tx.usage_event_index("live", "e1").await.unwrap(), Some(1));
+        let keys: Vec<(String, String)> = (1195..1205)
+            .map(|i| ("/gw".to_owned(), format!("e{i}")))
+            .collect();
+        let known = tx.usage_events_known(&keys).await.unwrap();
+        assert_eq!(known.len(), 5, "{known:?}");
+        let s1 = tx
+            .usage_leaf_indexes(
+                "live",
+                "s1",
+                t + time::Duration::seconds(10),
+                t + time::Duration::seconds(20),
+            )
+            .await
+            .unwrap();
+        assert_eq!(s1, vec![10, 12, 14, 16, 18]);
+        drop(tx);
+        let mut tx = store.write().await.unwrap();
+        tx.clear_usage_index("live").await.unwrap();
+        tx.commit().await.unwrap();
+        let mut tx = store.read().await.unwrap();
+        assert_eq!(tx.usage_event_location("/gw", "e7").await.unwrap(), None);
+        drop(tx);
+        db.cleanup().await;
+    }
+}
