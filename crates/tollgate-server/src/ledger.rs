@@ -14,13 +14,17 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
+use rust_decimal::Decimal;
 use tollgate_core::apikey::KeyMode;
-use tollgate_core::usage::{GATEWAY_CALL_TYPE, SPEC_VERSION, UsageData, UsageEvent, format_time};
+use tollgate_core::usage::{
+    FieldValue, GATEWAY_CALL_TYPE, SPEC_VERSION, UsageData, UsageEvent, format_time,
+};
 use tollgate_gateway::UsageRecord;
 use tollgate_gateway::usage::UsageAck;
 use tollgate_keyring::KeyPurpose;
 use tollgate_ledger::writer::{Committed, TryAppendError};
 use tollgate_ledger::{Completion, LogReader, NoteSigner, VerifierKey, Writer, WriterConfig};
+use tollgate_store::{Aggregate, AggregateKey};
 
 use crate::state::AppState;
 
@@ -444,6 +448,7 @@ pub async fn index(state: &AppState) -> Result<u64, crate::error::ApiError> {
                 .map_err(ApiError::internal)?;
             let mut rows = Vec::with_capacity(leaves.len());
             let mut keys = Vec::new();
+            let mut aggregates = Aggregates::default();
             for (i, leaf) in leaves.iter().enumerate() {
                 let Ok(event) = UsageEvent::from_leaf(leaf) else {
                     tracing::warn!(
@@ -457,6 +462,7 @@ pub async fn index(state: &AppState) -> Result<u64, crate::error::ApiError> {
                     continue;
                 };
                 keys.push((event.source.clone(), event.id.clone()));
+                aggregates.add(log.name, &event, time);
                 rows.push(tollgate_store::UsageIndexRow {
                     log: log.name.to_owned(),
                     leaf_index: start + i as u64,
@@ -470,6 +476,7 @@ pub async fn index(state: &AppState) -> Result<u64, crate::error::ApiError> {
             }
             let mut tx = state.store.write().await?;
             tx.insert_usage_index(&rows).await?;
+            aggregates.store(&mut tx).await?;
             tx.set_meta(&key, &end.to_string()).await?;
             tx.commit().await?;
             let mut reported = ledger.reported.lock().await;
@@ -499,4 +506,116 @@ pub fn spawn_indexer(
             }
         }
     })
+}
+
+/// Usage aggregates of a batch of entries, merged into the store with the index: per
+/// subscription × UTC day and month × operation × meter (`calls`, `request_bytes`,
+/// `response_bytes`, `latency_us`, and `field:<name>` for each reported field) a count,
+/// the sum and max of numeric values, and the distinct values of fields.
+#[derive(Debug, Default)]
+struct Aggregates {
+    totals: std::collections::BTreeMap<AggregateKey, (u64, Option<Decimal>, Option<Decimal>)>,
+    unique: Vec<(AggregateKey, String)>,
+}
+
+impl Aggregates {
+    fn add(&mut self, log: &str, event: &UsageEvent, time: time::OffsetDateTime) {
+        let d = &event.data;
+        let mut meters: Vec<(String, Option<Decimal>, Option<String>)> = vec![
+            ("calls".to_owned(), Some(Decimal::ONE), None),
+            (
+                "request_bytes".to_owned(),
+                Some(Decimal::from(d.request_bytes)),
+                None,
+            ),
+            (
+                "response_bytes".to_owned(),
+                Some(Decimal::from(d.response_bytes)),
+                None,
+            ),
+            (
+                "latency_us".to_owned(),
+                Some(Decimal::from(d.latency_us)),
+                None,
+            ),
+        ];
+        for (name, value) in &d.fields {
+            let (number, text) = match value {
+                FieldValue::Integer(n) => (Some(Decimal::from(*n)), n.to_string()),
+                FieldValue::String(s) => (s.parse::<Decimal>().ok(), s.clone()),
+                FieldValue::Bool(b) => (None, b.to_string()),
+            };
+            meters.push((format!("field:{name}"), number, Some(text)));
+        }
+        for (period, start) in [("day", day_start(time)), ("month", month_start(time))] {
+            for (meter, number, text) in &meters {
+                let key = AggregateKey {
+                    subscription_id: d.subscription_id.to_string(),
+                    log: log.to_owned(),
+                    period: period.to_owned(),
+                    period_start: start,
+                    operation_id: d.operation_id.clone(),
+                    meter: meter.clone(),
+                };
+                if let Some(t) = text {
+                    self.unique.push((key.clone(), t.clone()));
+                }
+                let entry = self.totals.entry(key).or_insert((0, None, None));
+                entry.0 += 1;
+                if let Some(n) = number {
+                    entry.1 = Some(entry.1.unwrap_or(Decimal::ZERO) + n);
+                    entry.2 = Some(entry.2.map_or(*n, |m| m.max(*n)));
+                }
+            }
+        }
+    }
+
+    async fn store(self, tx: &mut tollgate_store::Tx) -> Result<(), tollgate_store::StoreError> {
+        for (key, (count, sum, max)) in self.totals {
+            let delta = Aggregate {
+                key,
+                count,
+                sum: sum.map(|d| d.normalize().to_string()),
+                max: max.map(|d| d.normalize().to_string()),
+                unique: 0,
+            };
+            tx.merge_usage_aggregate(&delta, merge_aggregate).await?;
+        }
+        tx.add_usage_unique(&self.unique).await
+    }
+}
+
+/// `stored + delta`: counts and sums add, maxima take the larger.
+fn merge_aggregate(stored: Option<Aggregate>, delta: &Aggregate) -> Aggregate {
+    let Some(stored) = stored else {
+        return delta.clone();
+    };
+    let dec = |s: &Option<String>| s.as_deref().and_then(|v| v.parse::<Decimal>().ok());
+    let sum = match (dec(&stored.sum), dec(&delta.sum)) {
+        (Some(a), Some(b)) => Some(a + b),
+        (a, b) => a.or(b),
+    };
+    let max = match (dec(&stored.max), dec(&delta.max)) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
+    Aggregate {
+        key: delta.key.clone(),
+        count: stored.count + delta.count,
+        sum: sum.map(|d| d.normalize().to_string()),
+        max: max.map(|d| d.normalize().to_string()),
+        unique: 0,
+    }
+}
+
+/// UTC midnight of `t`'s day.
+fn day_start(t: time::OffsetDateTime) -> time::OffsetDateTime {
+    t.to_offset(time::UtcOffset::UTC)
+        .replace_time(time::Time::MIDNIGHT)
+}
+
+/// UTC midnight of the first of `t`'s month.
+fn month_start(t: time::OffsetDateTime) -> time::OffsetDateTime {
+    let day = day_start(t);
+    day.replace_day(1).unwrap_or(day)
 }

@@ -17,7 +17,7 @@ pub mod testing;
 mod usage;
 
 pub use repo::*;
-pub use usage::UsageIndexRow;
+pub use usage::{Aggregate, AggregateKey, UsageIndexRow};
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};

@@ -24,6 +24,45 @@ pub struct UsageIndexRow {
     pub event_time: OffsetDateTime,
 }
 
+/// The key of one usage aggregate.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AggregateKey {
+    pub subscription_id: String,
+    /// `live` or `test`.
+    pub log: String,
+    /// `day` or `month` (UTC).
+    pub period: String,
+    pub period_start: OffsetDateTime,
+    pub operation_id: String,
+    /// `calls`, `request_bytes`, `response_bytes`, `latency_us`, or `field:<name>`.
+    pub meter: String,
+}
+
+/// One usage aggregate: count, sum and max of the meter's values (decimal strings).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Aggregate {
+    pub key: AggregateKey,
+    pub count: u64,
+    pub sum: Option<String>,
+    pub max: Option<String>,
+    /// Distinct values seen (filled by [`Tx::usage_aggregates`]).
+    pub unique: u64,
+}
+
+#[derive(FromRow)]
+struct AggregateRow {
+    subscription_id: String,
+    log: String,
+    period: String,
+    period_start: OffsetDateTime,
+    operation_id: String,
+    meter: String,
+    count: i64,
+    sum: Option<String>,
+    max: Option<String>,
+    unique_count: i64,
+}
+
 #[derive(FromRow)]
 struct Located {
     log: String,
@@ -146,15 +185,149 @@ impl Tx {
             .collect())
     }
 
-    /// Forgets the index of `log` (to rebuild it from the segments).
+    /// Forgets the index and the aggregates of `log` (to rebuild them from the segments).
     pub async fn clear_usage_index(&mut self, log: &str) -> Result<()> {
-        on_tx!(self, |c| sqlx::query(
-            "DELETE FROM usage_index WHERE log = $1"
+        for sql in [
+            "DELETE FROM usage_index WHERE log = $1",
+            "DELETE FROM usage_aggregates WHERE log = $1",
+            "DELETE FROM usage_unique WHERE log = $1",
+        ] {
+            on_tx!(self, |c| sqlx::query(sql)
+                .bind(log)
+                .execute(c)
+                .await?
+                .rows_affected());
+        }
+        Ok(())
+    }
+
+    /// The stored aggregate of `key`, if any (without its unique count).
+    async fn usage_aggregate(&mut self, key: &AggregateKey) -> Result<Option<Aggregate>> {
+        let row: Option<(i64, Option<String>, Option<String>)> = on_tx!(self, |c| {
+            sqlx::query_as(
+            "SELECT count, sum, max FROM usage_aggregates WHERE subscription_id = $1 AND log = $2 AND period = $3 AND period_start = $4 AND operation_id = $5 AND meter = $6"
         )
-        .bind(log)
+        .bind(&key.subscription_id)
+        .bind(&key.log)
+        .bind(&key.period)
+        .bind(key.period_start)
+        .bind(&key.operation_id)
+        .bind(&key.meter)
+        .fetch_optional(c)
+        .await?
+        });
+        Ok(row.map(|(count, sum, max)| Aggregate {
+            key: key.clone(),
+            count: u64::try_from(count).unwrap_or(0),
+            sum,
+            max,
+            unique: 0,
+        }))
+    }
+
+    /// Merges `delta` into the stored aggregate of its key with `merge(stored, delta)`.
+    pub async fn merge_usage_aggregate(
+        &mut self,
+        delta: &Aggregate,
+        merge: impl FnOnce(Option<Aggregate>, &Aggregate) -> Aggregate,
+    ) -> Result<()> {
+        let stored = self.usage_aggregate(&delta.key).await?;
+        let a = merge(stored, delta);
+        let k = &a.key;
+        on_tx!(self, |c| {
+            sqlx::query(
+            "INSERT INTO usage_aggregates (subscription_id, log, period, period_start, operation_id, meter, count, sum, max)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (subscription_id, log, period, period_start, operation_id, meter)
+             DO UPDATE SET count = excluded.count, sum = excluded.sum, max = excluded.max"
+        )
+        .bind(&k.subscription_id)
+        .bind(&k.log)
+        .bind(&k.period)
+        .bind(k.period_start)
+        .bind(&k.operation_id)
+        .bind(&k.meter)
+        .bind(i64::try_from(a.count).unwrap_or(i64::MAX))
+        .bind(&a.sum)
+        .bind(&a.max)
         .execute(c)
         .await?
-        .rows_affected());
+        .rows_affected()
+        });
         Ok(())
+    }
+
+    /// Records distinct values of aggregates (already known ones are ignored).
+    pub async fn add_usage_unique(&mut self, values: &[(AggregateKey, String)]) -> Result<()> {
+        for chunk in values.chunks(INSERT_CHUNK) {
+            on_tx!(self, |c| {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "INSERT INTO usage_unique (subscription_id, log, period, period_start, operation_id, meter, value) ",
+                );
+                qb.push_values(chunk, |mut b, (k, v)| {
+                    b.push_bind(k.subscription_id.clone())
+                        .push_bind(k.log.clone())
+                        .push_bind(k.period.clone())
+                        .push_bind(k.period_start)
+                        .push_bind(k.operation_id.clone())
+                        .push_bind(k.meter.clone())
+                        .push_bind(v.clone());
+                });
+                qb.push(" ON CONFLICT DO NOTHING");
+                qb.build()
+                    .persistent(false)
+                    .execute(c)
+                    .await?
+                    .rows_affected()
+            });
+        }
+        Ok(())
+    }
+
+    /// A subscription's aggregates of `period` kind in `log` whose period starts in
+    /// `[from, to)`, with unique counts, ordered by period, operation and meter.
+    pub async fn usage_aggregates(
+        &mut self,
+        subscription_id: &str,
+        log: &str,
+        period: &str,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Vec<Aggregate>> {
+        let rows: Vec<AggregateRow> = on_tx!(self, |c| {
+            sqlx::query_as(
+            "SELECT a.subscription_id, a.log, a.period, a.period_start, a.operation_id, a.meter, a.count, a.sum, a.max,
+                    (SELECT COUNT(*) FROM usage_unique u
+                      WHERE u.subscription_id = a.subscription_id AND u.log = a.log AND u.period = a.period
+                        AND u.period_start = a.period_start AND u.operation_id = a.operation_id AND u.meter = a.meter) AS unique_count
+             FROM usage_aggregates a
+             WHERE a.subscription_id = $1 AND a.log = $2 AND a.period = $3 AND a.period_start >= $4 AND a.period_start < $5
+             ORDER BY a.period_start, a.operation_id, a.meter"
+        )
+        .bind(subscription_id)
+        .bind(log)
+        .bind(period)
+        .bind(from)
+        .bind(to)
+        .fetch_all(c)
+        .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|r| Aggregate {
+                key: AggregateKey {
+                    subscription_id: r.subscription_id,
+                    log: r.log,
+                    period: r.period,
+                    period_start: r.period_start,
+                    operation_id: r.operation_id,
+                    meter: r.meter,
+                },
+                count: u64::try_from(r.count).unwrap_or(0),
+                sum: r.sum,
+                max: r.max,
+                unique: u64::try_from(r.unique_count).unwrap_or(0),
+            })
+            .collect())
     }
 }

@@ -22,7 +22,7 @@ use tollgate_core::usage::{
     FieldValue, SPEC_VERSION, UsageData, UsageEvent, format_time, parse_time,
 };
 use tollgate_core::{ApiId, ErrorCode, SubscriptionId};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -34,7 +34,7 @@ pub const MAX_AGE: Duration = Duration::days(35);
 pub const MAX_AHEAD: Duration = Duration::minutes(5);
 
 pub fn router() -> OpenApiRouter<Arc<AppState>> {
-    OpenApiRouter::new().routes(routes!(ingest))
+    OpenApiRouter::new().routes(routes!(ingest, usage))
 }
 
 /// A usage event a provider reports (CloudEvents 1.0, JSON format).
@@ -304,4 +304,123 @@ async fn check(
         kind: e.kind,
     };
     Ok(event.validate().map(|()| event).map_err(|e| e.to_string()))
+}
+
+/// Query of `GET /v1/usage`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct UsageQuery {
+    pub subscription_id: String,
+    /// `day` or `month` (UTC; default `month`).
+    pub period: Option<String>,
+    /// Periods starting at or after this instant (RFC 3339; default: the start of the
+    /// current period).
+    pub from: Option<String>,
+    /// Periods starting before this instant (RFC 3339; default: no bound).
+    pub to: Option<String>,
+}
+
+/// One aggregate.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UsageAggregate {
+    /// Start of the period (RFC 3339, UTC).
+    pub period_start: String,
+    pub operation_id: String,
+    /// `calls`, `request_bytes`, `response_bytes`, `latency_us` or `field:<name>`.
+    pub meter: String,
+    /// Events counted.
+    pub count: u64,
+    /// Sum of the numeric values (decimal string).
+    pub sum: Option<String>,
+    /// Largest numeric value (decimal string).
+    pub max: Option<String>,
+    /// Distinct values (reported fields).
+    pub unique: u64,
+}
+
+/// Answer of `GET /v1/usage`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UsageReport {
+    pub subscription_id: String,
+    /// The ledger log the subscription's usage is in (`live` or `test`).
+    pub log: String,
+    pub period: String,
+    /// Ledger entries the aggregates cover: `[0, indexed_through)` of the log (the rest
+    /// is being indexed, within a second).
+    pub indexed_through: u64,
+    pub aggregates: Vec<UsageAggregate>,
+}
+
+/// Current usage of a subscription per period, operation and meter, maintained from the
+/// ledger as it grows (and rebuilt from it alone).
+#[utoipa::path(get, path = "/v1/usage", tag = "usage", params(UsageQuery),
+    responses((status = 200, body = UsageReport), super::ReadErrors), security(("bearer" = [])))]
+async fn usage(
+    State(st): State<Arc<AppState>>,
+    caller: Caller,
+    crate::extract::ApiQuery(q): crate::extract::ApiQuery<UsageQuery>,
+) -> Result<Json<UsageReport>, ApiError> {
+    let field = |pointer: &str, detail: &str| {
+        ApiError::validation(vec![tollgate_core::FieldError {
+            pointer: pointer.into(),
+            detail: detail.into(),
+        }])
+    };
+    let period = q.period.as_deref().unwrap_or("month");
+    if !matches!(period, "day" | "month") {
+        return Err(field("/period", "must be day or month"));
+    }
+    let sub_id: SubscriptionId = crate::extract::path_id(&q.subscription_id, "subscription")?;
+    let mut tx = st.store.read().await?;
+    let sub = tx
+        .get_subscription(sub_id)
+        .await?
+        .filter(|s| caller.sees(s.consumer_org_id) || caller.sees(s.provider_org_id))
+        .ok_or_else(|| ApiError::not_found("subscription"))?;
+    let now = st.now();
+    let from = match &q.from {
+        Some(t) => parse_time(t).ok_or_else(|| field("/from", "must be an RFC 3339 timestamp"))?,
+        None => {
+            let day = now
+                .to_offset(time::UtcOffset::UTC)
+                .replace_time(time::Time::MIDNIGHT);
+            if period == "day" {
+                day
+            } else {
+                day.replace_day(1).unwrap_or(day)
+            }
+        }
+    };
+    let to = match &q.to {
+        Some(t) => parse_time(t).ok_or_else(|| field("/to", "must be an RFC 3339 timestamp"))?,
+        None => time::OffsetDateTime::new_utc(time::Date::MAX, time::Time::MIDNIGHT),
+    };
+    let log = sub.mode.as_str();
+    let rows = tx
+        .usage_aggregates(&sub.id.to_string(), log, period, from, to)
+        .await?;
+    let indexed_through = tx
+        .get_meta(&format!("ledger_indexed:{log}"))
+        .await?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    Ok(Json(UsageReport {
+        subscription_id: sub.id.to_string(),
+        log: log.to_owned(),
+        period: period.to_owned(),
+        indexed_through,
+        aggregates: rows
+            .into_iter()
+            .map(|a| UsageAggregate {
+                period_start: format_time(a.key.period_start),
+                operation_id: a.key.operation_id,
+                meter: a.key.meter,
+                count: a.count,
+                sum: a.sum,
+                max: a.max,
+                unique: a.unique,
+            })
+            .collect(),
+    }))
 }

@@ -15,3 +15,29 @@ CREATE TABLE usage_index (
 );
 CREATE UNIQUE INDEX usage_index_event ON usage_index (source, event_id);
 CREATE INDEX usage_index_subscription ON usage_index (subscription_id, event_time);
+
+-- Current usage per subscription × period × operation × meter, maintained with the index
+-- (same transaction) and rebuilt with it. `sum` and `max` are decimal strings.
+CREATE TABLE usage_aggregates (
+    subscription_id TEXT NOT NULL,
+    log TEXT NOT NULL,
+    period TEXT NOT NULL CHECK (period IN ('day', 'month')),
+    period_start TIMESTAMPTZ NOT NULL,
+    operation_id TEXT NOT NULL,
+    meter TEXT NOT NULL,
+    count BIGINT NOT NULL,
+    sum TEXT,
+    max TEXT,
+    PRIMARY KEY (subscription_id, log, period, period_start, operation_id, meter)
+);
+-- Distinct values seen per aggregate, for unique counts.
+CREATE TABLE usage_unique (
+    subscription_id TEXT NOT NULL,
+    log TEXT NOT NULL,
+    period TEXT NOT NULL,
+    period_start TIMESTAMPTZ NOT NULL,
+    operation_id TEXT NOT NULL,
+    meter TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (subscription_id, log, period, period_start, operation_id, meter, value)
+);
