@@ -500,3 +500,79 @@ async fn usage_index_finds_events_deduplicates_and_rebuilds() {
         db.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn usage_aggregates_merge_and_count_unique_values() {
+    for (store, db) in each_backend().await {
+        let start = now().replace_time(time::Time::MIDNIGHT);
+        let key = |meter: &str| AggregateKey {
+            subscription_id: "s1".into(),
+            log: "live".into(),
+            period: "day".into(),
+            period_start: start,
+            operation_id: "op".into(),
+            meter: meter.into(),
+        };
+        let add = |stored: Option<Aggregate>, d: &Aggregate| match stored {
+            None => d.clone(),
+            Some(s) => Aggregate {
+                count: s.count + d.count,
+                ..d.clone()
+            },
+        };
+        let delta = Aggregate {
+            key: key("calls"),
+            count: 2,
+            sum: Some("2".into()),
+            max: Some("1".into()),
+            unique: 0,
+        };
+        let mut tx = store.write().await.unwrap();
+        tx.merge_usage_aggregate(&delta, add).await.unwrap();
+        tx.merge_usage_aggregate(&delta, add).await.unwrap();
+        let values = [
+            (key("field:currency"), "eur".to_owned()),
+            (key("field:currency"), "usd".to_owned()),
+            (key("field:currency"), "eur".to_owned()),
+        ];
+        tx.add_usage_unique(&values).await.unwrap();
+        tx.merge_usage_aggregate(
+            &Aggregate {
+                key: key("field:currency"),
+                count: 3,
+                sum: None,
+                max: None,
+                unique: 0,
+            },
+            add,
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        let mut tx = store.read().await.unwrap();
+        let got = tx
+            .usage_aggregates("s1", "live", "day", start, start + time::Duration::days(1))
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!((got[0].key.meter.as_str(), got[0].count), ("calls", 4));
+        assert_eq!(
+            (got[1].key.meter.as_str(), got[1].unique),
+            ("field:currency", 2)
+        );
+        assert!(
+            tx.usage_aggregates(
+                "s1",
+                "live",
+                "day",
+                start + time::Duration::days(1),
+                start + time::Duration::days(2)
+            )
+            .await
+            .unwrap()
+            .is_empty()
+        );
+        drop(tx);
+        db.cleanup().await;
+    }
+}
