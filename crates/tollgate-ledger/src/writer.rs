@@ -79,8 +79,13 @@ impl std::fmt::Debug for WriterConfig {
 
 enum Msg<C> {
     Append(Vec<u8>, C),
+    /// Retention: prune entry bodies below an index (see `Log::prune_bodies_before`).
+    Prune(u64, PruneDone),
     Shutdown,
 }
+
+/// Receives the outcome of a prune: the first index whose body is still kept.
+pub type PruneDone = Box<dyn FnOnce(Result<u64>) + Send>;
 
 /// A cloneable sender of leaves to the writer thread.
 pub struct WriterHandle<C: Completion> {
@@ -131,6 +136,14 @@ impl<C: Completion> WriterHandle<C> {
                 Err(Error::WriterStopped)
             }
         }
+    }
+
+    /// Asks the writer thread to prune entry bodies below `index` (retention); `done`
+    /// gets the first index whose body is still kept, on the writer thread.
+    pub fn prune(&self, index: u64, done: PruneDone) -> Result<()> {
+        self.tx
+            .send(Msg::Prune(index, done))
+            .map_err(|_| Error::WriterStopped)
     }
 
     /// Queues a leaf without blocking (for async callers).
@@ -259,11 +272,16 @@ fn run<C: Completion>(mut log: Log, rx: Receiver<Msg<C>>, mut config: WriterConf
                 continue;
             }
             Some(Msg::Shutdown) => shutting = true,
+            Some(Msg::Prune(index, done)) => {
+                done(log.prune_bodies_before(index));
+                continue;
+            }
             Some(Msg::Append(l, d)) => {
                 leaves.push(l);
                 dones.push(d);
             }
         }
+        let mut prunes = Vec::new();
         let deadline = Instant::now() + config.max_linger;
         while !shutting && leaves.len() < max_batch {
             let msg = match rx.try_recv() {
@@ -283,6 +301,7 @@ fn run<C: Completion>(mut log: Log, rx: Receiver<Msg<C>>, mut config: WriterConf
             };
             match msg {
                 Msg::Shutdown => shutting = true,
+                Msg::Prune(index, done) => prunes.push((index, done)),
                 Msg::Append(l, d) => {
                     leaves.push(l);
                     dones.push(d);
@@ -306,6 +325,9 @@ fn run<C: Completion>(mut log: Log, rx: Receiver<Msg<C>>, mut config: WriterConf
             }
             leaves.clear();
         }
+        for (index, done) in prunes {
+            done(log.prune_bodies_before(index));
+        }
         if unsigned
             && config.signer.is_some()
             && (shutting || last_checkpoint.elapsed() >= config.checkpoint_every)
@@ -318,8 +340,10 @@ fn run<C: Completion>(mut log: Log, rx: Receiver<Msg<C>>, mut config: WriterConf
     // Requests that raced with shutdown are refused rather than silently dropped; later
     // senders find the channel closed.
     while let Ok(msg) = rx.try_recv() {
-        if let Msg::Append(_, d) = msg {
-            d.complete(Err(Arc::new(Error::WriterStopped)));
+        match msg {
+            Msg::Append(_, d) => d.complete(Err(Arc::new(Error::WriterStopped))),
+            Msg::Prune(_, done) => done(Err(Error::WriterStopped)),
+            Msg::Shutdown => {}
         }
     }
     drop(rx);

@@ -31,6 +31,7 @@ pub async fn run_once(state: &AppState) -> Result<(u64, usize), crate::error::Ap
         crate::snapshot::refresh(state).await?;
     }
     crate::notices::apply_due(state).await?;
+    crate::ledger::apply_retention(state).await?;
     Ok((forgotten, changed.len()))
 }
 

@@ -57,6 +57,13 @@ pub struct LedgerConfig {
     pub durability: Durability,
     /// This node's name in the log origins.
     pub node: String,
+    /// Entry bodies older than this may be pruned (whole segment files, once indexed and
+    /// checkpointed); their hashes stay, so the tree, checkpoints and proofs still verify.
+    /// `None` keeps every body.
+    pub retention: Option<std::time::Duration>,
+    /// Size at which a segment file is closed and the next one begun (retention prunes
+    /// whole segments).
+    pub segment_bytes: u64,
 }
 
 impl LedgerConfig {
@@ -66,6 +73,8 @@ impl LedgerConfig {
             dir: data_dir.join("ledger"),
             durability,
             node: "node-0".to_owned(),
+            retention: None,
+            segment_bytes: tollgate_ledger::Options::default().segment_size,
         }
     }
 }
@@ -146,6 +155,20 @@ impl LedgerLog {
         }
     }
 
+    /// Prunes entry bodies below `index` on the writer thread; the first index whose body
+    /// is still kept.
+    pub async fn prune(&self, index: u64) -> Result<u64, tollgate_ledger::Error> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.handle.prune(
+            index,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        )?;
+        rx.await
+            .unwrap_or(Err(tollgate_ledger::Error::WriterStopped))
+    }
+
     /// Flushes and stops the writer (the last batch is fsynced and checkpointed).
     fn shutdown(&self) {
         let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -164,6 +187,7 @@ pub struct Ledger {
     /// `/tollgate/<marketplace id>/<node>/gateway`: the CloudEvents source of gateway calls.
     pub source: String,
     logs: [LedgerLog; 2],
+    retention: Option<std::time::Duration>,
     /// Reported events appended but not yet in the store index, by (source, id): with
     /// the index, what the ingestion API deduplicates against. Held across a whole
     /// ingestion batch, so two batches cannot both accept the same event.
@@ -215,8 +239,11 @@ impl Ledger {
                 .map(|pk| VerifierKey::new(&origin, *pk))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(error)?;
-            let log = tollgate_ledger::Log::open(&dir, &origin, &keys, Default::default())
-                .map_err(error)?;
+            let options = tollgate_ledger::Options {
+                segment_size: config.segment_bytes,
+                ..Default::default()
+            };
+            let log = tollgate_ledger::Log::open(&dir, &origin, &keys, options).map_err(error)?;
             let size_at_open = log.durable_size().load(Ordering::Acquire);
             let signer = KeyringSigner {
                 state: Arc::downgrade(state),
@@ -254,6 +281,7 @@ impl Ledger {
             source: format!("/tollgate/{prefix}/gateway"),
             logs: [live, test],
             reported: Default::default(),
+            retention: config.retention,
         })
     }
 
@@ -281,6 +309,11 @@ impl Ledger {
         self.log_of(record.mode)
             .append(event.leaf(), Ack::Gateway(ack))
             .await;
+    }
+
+    /// The configured retention of entry bodies.
+    pub fn retention(&self) -> Option<std::time::Duration> {
+        self.retention
     }
 
     /// Flushes and stops both writers.
@@ -618,4 +651,44 @@ fn day_start(t: time::OffsetDateTime) -> time::OffsetDateTime {
 fn month_start(t: time::OffsetDateTime) -> time::OffsetDateTime {
     let day = day_start(t);
     day.replace_day(1).unwrap_or(day)
+}
+
+/// Retention: in each log, prunes the bodies of entries older than the retention period —
+/// up to the first indexed entry that is not (reported usage may arrive out of time
+/// order), never beyond what is indexed or checkpointed. Returns the pruned boundaries.
+pub async fn apply_retention(
+    state: &AppState,
+) -> Result<Vec<(&'static str, u64)>, crate::error::ApiError> {
+    use crate::error::ApiError;
+    let Some(ledger) = state.ledger.get() else {
+        return Ok(Vec::new());
+    };
+    let Some(retention) = ledger.retention() else {
+        return Ok(Vec::new());
+    };
+    let cutoff = state.now() - retention;
+    let mut done = Vec::new();
+    for log in ledger.logs() {
+        let mut tx = state.store.read().await?;
+        let indexed: u64 = tx
+            .get_meta(&indexed_key(log.name))
+            .await?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let newer = tx.usage_first_index_since(log.name, cutoff).await?;
+        drop(tx);
+        let checkpointed = log.reader().latest_checkpoint().map_or(0, |c| c.size);
+        let boundary = newer.unwrap_or(indexed).min(indexed).min(checkpointed);
+        if boundary <= log.reader().pruned_before() {
+            continue;
+        }
+        let kept_from = log.prune(boundary).await.map_err(ApiError::internal)?;
+        tracing::info!(
+            log = log.name,
+            kept_from,
+            "ledger retention: old entry bodies pruned"
+        );
+        done.push((log.name, kept_from));
+    }
+    Ok(done)
 }

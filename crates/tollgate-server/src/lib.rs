@@ -239,7 +239,13 @@ pub async fn serve(
     tracing::debug!(quota_keys = restored, "quota counts restored");
     let housekeeping = jobs::spawn(state.clone(), Duration::from_secs(60));
     let quota_saver = metering::spawn_quota_saver(state.clone(), options.quota_save_interval);
-    if let Some(config) = &options.ledger {
+    // The binary opens the ledger itself before it says it is running; embedders may
+    // leave it to `serve`.
+    if let Some(config) = options
+        .ledger
+        .as_ref()
+        .filter(|_| state.ledger.get().is_none())
+    {
         let opened = ledger::Ledger::open(&state, config)
             .await
             .map_err(|e| std::io::Error::other(e.to_string()))?;

@@ -159,6 +159,23 @@ impl Tx {
         Ok(known)
     }
 
+    /// The smallest leaf index in `log` of an event at or after `since` (`None` when
+    /// every indexed event is older): entries below it are all older than `since`.
+    pub async fn usage_first_index_since(
+        &mut self,
+        log: &str,
+        since: OffsetDateTime,
+    ) -> Result<Option<u64>> {
+        let row: (Option<i64>,) = on_tx!(self, |c| sqlx::query_as(
+            "SELECT MIN(leaf_index) FROM usage_index WHERE log = $1 AND event_time >= $2"
+        )
+        .bind(log)
+        .bind(since)
+        .fetch_one(c)
+        .await?);
+        Ok(row.0.map(|i| u64::try_from(i).unwrap_or(0)))
+    }
+
     /// Leaf indexes of a subscription's events in `log` with `from <= time < to`,
     /// ascending.
     pub async fn usage_leaf_indexes(

@@ -85,6 +85,10 @@ pub struct ServeArgs {
     /// bounds the loss window to the events not yet written (shown by `GET /v1/ledger`).
     #[arg(long, env = "TOLLGATE_METERING", value_name = "MODE")]
     pub metering: Option<Metering>,
+    /// Days after which usage event bodies may be pruned from the ledger (their hashes
+    /// stay: checkpoints and proofs still verify). Default: keep everything.
+    #[arg(long, env = "TOLLGATE_LEDGER_RETENTION_DAYS", value_name = "DAYS")]
+    pub ledger_retention_days: Option<u32>,
     /// Seed a small demo marketplace (a provider with a sample API served by this
     /// process, two plans, a consumer org with an app and a subscription) and write its
     /// credentials to <data-dir>/demo.json. Seeding is skipped if it exists already.
@@ -149,6 +153,8 @@ pub struct FileConfig {
     pub client_crls: Option<Vec<PathBuf>>,
     /// Usage ledger durability: `sync` or `async`.
     pub metering: Option<Metering>,
+    /// Days after which ledger entry bodies may be pruned.
+    pub ledger_retention_days: Option<u32>,
 }
 
 /// The merged, validated configuration.
@@ -168,6 +174,7 @@ pub struct ServeConfig {
     /// Client CA file and its CRLs (`tls_client_auth`).
     pub client_ca: Option<(PathBuf, Vec<PathBuf>)>,
     pub metering: Metering,
+    pub ledger_retention_days: Option<u32>,
 }
 
 /// Reads a TOML config file; errors name the file, line and field.
@@ -208,6 +215,7 @@ impl ServeArgs {
             client_ca,
             client_crls,
             metering,
+            ledger_retention_days,
         } = file;
         let tls = match (self.tls_cert.or(tls_cert), self.tls_key.or(tls_key)) {
             (Some(cert), Some(key)) => Some((cert, key)),
@@ -268,6 +276,11 @@ impl ServeArgs {
             tls,
             client_ca,
             metering: self.metering.or(metering).unwrap_or(Metering::Sync),
+            ledger_retention_days: match self.ledger_retention_days.or(ledger_retention_days) {
+                // Late usage is accepted for 35 days: bodies stay at least that long.
+                Some(d) if d < 35 => bail!("ledger retention must be at least 35 days"),
+                d => d,
+            },
             data_dir,
         })
     }

@@ -19,6 +19,7 @@ mod client;
 mod config;
 mod demo;
 mod httpsig_cmd;
+mod ledger_cmd;
 mod manifest_cmd;
 mod serve;
 mod terms_cmd;
@@ -76,6 +77,11 @@ enum Command {
         #[command(subcommand)]
         command: httpsig_cmd::HttpsigCommand,
     },
+    /// Verify the usage ledger, offline from its files or online through the admin API.
+    Ledger {
+        #[command(subcommand)]
+        command: ledger_cmd::LedgerCommand,
+    },
     /// List or rotate the marketplace's keys (operators).
     Keys {
         #[command(subcommand)]
@@ -109,6 +115,7 @@ fn main() -> std::process::ExitCode {
             Command::Keys { command } => manifest_cmd::keys(command).await,
             Command::Terms { command } => terms_cmd::run(command),
             Command::Httpsig { command } => httpsig_cmd::run(command),
+            Command::Ledger { command } => ledger_cmd::run(command).await,
             Command::Version { json } => {
                 if json {
                     outln!("{}", serde_json::json!({"name": "tollgate", "version": env!("CARGO_PKG_VERSION")}));

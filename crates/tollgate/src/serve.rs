@@ -190,6 +190,28 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             cfg.data_dir.join("admin-token").display()
         );
     }
+    // The ledger opens (and, after a crash, recovers and verifies itself) before the
+    // marketplace says it is running: a log that disagrees with its checkpoints stops
+    // start-up here.
+    let ledger_config = tollgate_server::ledger::LedgerConfig {
+        retention: cfg
+            .ledger_retention_days
+            .map(|d| std::time::Duration::from_secs(u64::from(d) * 86_400)),
+        ..tollgate_server::ledger::LedgerConfig::under(
+            &cfg.data_dir,
+            match cfg.metering {
+                crate::config::Metering::Sync => tollgate_server::ledger::Durability::Sync,
+                crate::config::Metering::Async => tollgate_server::ledger::Durability::Async,
+            },
+        )
+    };
+    let ledger = tollgate_server::ledger::Ledger::open(&state, &ledger_config)
+        .await
+        .context("the usage ledger cannot be opened")?;
+    let _ = state.ledger.set(std::sync::Arc::new(ledger));
+    tollgate_server::ledger::index(&state)
+        .await
+        .map_err(|e| anyhow::anyhow!("usage index: {}", e.detail))?;
     let mut demo_traffic = None;
     let demo_upstream = if cfg.demo {
         let (addr, task) = crate::demo::start_upstream().await?;
@@ -229,13 +251,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             tls: gateway_tls,
             ..GatewayConfig::default()
         },
-        ledger: Some(tollgate_server::ledger::LedgerConfig::under(
-            &cfg.data_dir,
-            match cfg.metering {
-                crate::config::Metering::Sync => tollgate_server::ledger::Durability::Sync,
-                crate::config::Metering::Async => tollgate_server::ledger::Durability::Async,
-            },
-        )),
+        ledger: Some(ledger_config),
         ..ServeOptions::default()
     };
 

@@ -515,3 +515,46 @@ fn reader_does_not_see_beyond_durable_and_writer_refuses_after_shutdown() {
         "completion called with the error"
     );
 }
+
+#[test]
+fn writer_prunes_old_bodies_on_request_and_keeps_proofs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = build(tmp.path(), 300, &[300]);
+    let root = log.root();
+    let writer: Writer<Box<dyn FnOnce(tollgate_ledger::writer::Committed) + Send>> =
+        Writer::spawn(log, WriterConfig::default()).unwrap();
+    let reader = writer.reader();
+    let h = writer.handle();
+    let (tx, rx) = mpsc::channel();
+    // Beyond the last checkpoint: refused.
+    let t = tx.clone();
+    h.prune(
+        301,
+        Box::new(move |r| t.send(r.map_err(|e| e.to_string())).unwrap()),
+    )
+    .unwrap();
+    assert!(rx.recv().unwrap().unwrap_err().contains("checkpoint"));
+    let t = tx.clone();
+    h.prune(
+        200,
+        Box::new(move |r| t.send(r.map_err(|e| e.to_string())).unwrap()),
+    )
+    .unwrap();
+    let kept_from = rx.recv().unwrap().unwrap();
+    assert!(kept_from > 0 && kept_from <= 200, "{kept_from}");
+    assert_eq!(reader.pruned_before(), kept_from);
+    assert!(reader.entries(0, 1).is_err());
+    assert!(reader.entries(kept_from, 300).is_ok());
+    // Proofs of pruned entries still verify against the same root.
+    let path = reader.inclusion_proof(0, 300).unwrap();
+    tollgate_ledger::proof::verify_inclusion(
+        &tollgate_ledger::tree::leaf_hash(&leaf_n(0)),
+        0,
+        300,
+        &path,
+        &root,
+    )
+    .unwrap();
+    drop(writer.shutdown().unwrap());
+    verify(tmp.path()).unwrap();
+}

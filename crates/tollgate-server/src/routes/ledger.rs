@@ -58,6 +58,9 @@ pub struct LogInfo {
     pub pruned_before: u64,
     /// The note verifier key of the active checkpoint key.
     pub public_key: Option<String>,
+    /// Every checkpoint key this marketplace has used, oldest first (checkpoints signed
+    /// before a rotation verify with an older one).
+    pub public_keys: Vec<String>,
 }
 
 /// `GET /v1/ledger`.
@@ -129,6 +132,12 @@ async fn list_logs(State(st): St) -> Result<Json<LogList>, ApiError> {
             pending: l.pending(),
             pruned_before: reader.pruned_before(),
             public_key: crate::ledger::current_verifier_key(&st, &l.origin).await,
+            public_keys: crate::ledger::checkpoint_public_keys(&st)
+                .await
+                .into_iter()
+                .filter_map(|pk| tollgate_ledger::VerifierKey::new(&l.origin, pk).ok())
+                .map(|k| k.to_string())
+                .collect(),
         });
     }
     Ok(Json(LogList { logs }))

@@ -2515,3 +2515,141 @@ async fn usage_aggregates_follow_the_ledger_and_rebuild_from_it_alone() {
     drop(gw);
     db.cleanup().await;
 }
+
+#[tokio::test]
+async fn retention_prunes_old_bodies_and_proofs_still_verify() {
+    let (store, db) = tollgate_store::testing::sqlite().await;
+    let app = App::new(store).await;
+    let (p, c) = two_tenants(&app).await;
+    let upstream = start_upstream().await;
+    marketplace(&app, &p, &c, upstream, json!({}), None).await;
+    let data = tempfile::tempdir().unwrap();
+    let config = tollgate_server::ledger::LedgerConfig {
+        retention: Some(std::time::Duration::from_secs(40 * 86_400)),
+        segment_bytes: 2048,
+        ..tollgate_server::ledger::LedgerConfig::under(
+            data.path(),
+            tollgate_server::ledger::Durability::Sync,
+        )
+    };
+    let ledger = tollgate_server::ledger::Ledger::open(&app.state, &config)
+        .await
+        .unwrap();
+    app.state.ledger.set(Arc::new(ledger)).unwrap();
+    let (events, rx) = EventSink::channel_sync(1024);
+    tokio::spawn(tollgate_server::metering::consume(
+        app.state.clone(),
+        rx,
+        Arc::default(),
+    ));
+    let gw = serve_gateway(&app, events, mpsc::channel(1).1).await;
+    let (_, live) = key(
+        &app,
+        &c,
+        json!({"name": "live", "mode": "live", "expires_in_days": 90, "scopes": ["pets:read"]}),
+    )
+    .await;
+    let ledger = app.state.ledger.get().unwrap().clone();
+    let log = ledger.log("live").unwrap();
+    let calls = |n: usize| {
+        let (gw, live) = (&gw, &live);
+        async move {
+            for _ in 0..n {
+                let r = gw
+                    .call(
+                        Method::GET,
+                        "/echo/v1/pets",
+                        &[("authorization", &format!("Bearer {live}"))],
+                    )
+                    .await;
+                assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            }
+        }
+    };
+    let checkpointed = |size: u64| async move {
+        for _ in 0..200 {
+            if log
+                .reader()
+                .latest_checkpoint()
+                .is_some_and(|c| c.size == size)
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("no checkpoint of size {size}");
+    };
+    calls(20).await;
+    checkpointed(20).await;
+    tollgate_server::ledger::index(&app.state).await.unwrap();
+    // Nothing is old yet.
+    assert!(
+        tollgate_server::ledger::apply_retention(&app.state)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    app.clock.advance(time::Duration::days(41));
+    calls(5).await;
+    checkpointed(25).await;
+    tollgate_server::ledger::index(&app.state).await.unwrap();
+    let pruned = tollgate_server::ledger::apply_retention(&app.state)
+        .await
+        .unwrap();
+    let kept_from = pruned[0].1;
+    assert!(
+        pruned[0].0 == "live" && kept_from > 0 && kept_from <= 20,
+        "{pruned:?}"
+    );
+    // Old bodies are gone; their proofs still verify against the checkpoint.
+    let r = app
+        .get(
+            &format!("/v1/ledger/live/entries?start=0&end={kept_from}"),
+            OPERATOR_TOKEN,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    let r = app
+        .get(
+            &format!("/v1/ledger/live/entries?start={kept_from}&end=25"),
+            OPERATOR_TOKEN,
+        )
+        .await;
+    assert_eq!(
+        r.body["entries"].as_array().unwrap().len() as u64,
+        25 - kept_from
+    );
+    let root = log.reader().latest_checkpoint().unwrap().root;
+    let proof = app
+        .call(
+            Method::GET,
+            "/v1/ledger/live/proof/inclusion?index=0&tree_size=25",
+            None,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(proof.status, StatusCode::OK, "{}", proof.body);
+    let path: Vec<tollgate_ledger::tree::Hash> = proof.body["hashes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD
+                .decode(h.as_str().unwrap())
+                .unwrap()
+                .try_into()
+                .unwrap()
+        })
+        .collect();
+    let leaf0 = log.reader().leaf_hash(0).unwrap();
+    tollgate_ledger::proof::verify_inclusion(&leaf0, 0, 25, &path, &root).unwrap();
+    let logs = app
+        .call(Method::GET, "/v1/ledger", None, None, &[])
+        .await
+        .body;
+    assert_eq!(logs["logs"][0]["pruned_before"], kept_from);
+    drop(gw);
+    db.cleanup().await;
+}
