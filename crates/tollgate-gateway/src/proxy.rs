@@ -361,6 +361,7 @@ impl Gateway {
                             terms_sha256: sub.terms_sha256.as_deref().map(str::to_owned),
                             snapshot_version: snapshot.version(),
                             policy_ids: admitted.decision.reasons.clone(),
+                            client_ip: peer,
                         };
                         Some(Metering {
                             admitted,

@@ -56,6 +56,8 @@ pub struct UsageRecord {
     pub snapshot_version: u64,
     /// Ids of the policies that allowed the call.
     pub policy_ids: Vec<String>,
+    /// The caller's address (the connection's peer). The ledger stores only a keyed hash.
+    pub client_ip: std::net::IpAddr,
 }
 
 /// One refused call: authorization denials with the reasons (policy ids), which the

@@ -304,8 +304,14 @@ impl Ledger {
     }
 
     /// Appends a gateway usage record to the log of its mode.
-    pub async fn append_record(&self, record: &UsageRecord, ack: Option<UsageAck>) {
-        let event = gateway_event(&self.source, record);
+    pub async fn append_record(
+        &self,
+        record: &UsageRecord,
+        client_ip_hash: Option<String>,
+        ack: Option<UsageAck>,
+    ) {
+        let mut event = gateway_event(&self.source, record);
+        event.data.client_ip_hash = client_ip_hash;
         self.log_of(record.mode)
             .append(event.leaf(), Ack::Gateway(ack))
             .await;

@@ -51,7 +51,10 @@ pub async fn consume(
                     counts.usage.fetch_add(1, Ordering::Relaxed);
                     log_usage(&record);
                     match state.ledger.get() {
-                        Some(ledger) => ledger.append_record(&record, ack).await,
+                        Some(ledger) => {
+                            let ip = state.client_ip_hash(record.client_ip);
+                            ledger.append_record(&record, Some(ip), ack).await;
+                        }
                         None => {
                             if let Some(ack) = ack {
                                 ack.done(Ok(()));

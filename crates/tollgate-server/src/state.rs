@@ -212,6 +212,16 @@ impl AppState {
         hex::encode(self.token_digest_bytes(token))
     }
 
+    /// The keyed hash of a client address that usage events carry instead of the address
+    /// (128 bits, hex): the same address always gives the same hash in this marketplace,
+    /// and without the marketplace's pepper it cannot be reversed by trying addresses.
+    pub fn client_ip_hash(&self, ip: std::net::IpAddr) -> String {
+        let mut ctx = hmac::Context::with_key(&self.token_key);
+        ctx.update(b"tollgate/client-ip/v1\0");
+        ctx.update(ip.to_string().as_bytes());
+        hex::encode(&ctx.sign().as_ref()[..16])
+    }
+
     /// [`AppState::token_digest`] as bytes (what the gateway's index is keyed by).
     pub fn token_digest_bytes(&self, token: &str) -> [u8; 32] {
         let mut out = [0u8; 32];

@@ -2133,6 +2133,11 @@ async fn every_call_lands_in_the_ledger_with_proofs_anyone_can_check() {
         assert_eq!(event["data"]["operation_id"], "listPets");
         assert_eq!(event["data"]["mode"], "live");
         assert!(event["data"]["terms_sha256"].as_str().unwrap().len() == 64);
+        // The client address only as a keyed hash, the same for every call from it.
+        let ip_hash = event["data"]["client_ip_hash"].as_str().unwrap();
+        assert_eq!(ip_hash.len(), 32);
+        assert_eq!(ip_hash, list[0]["event"]["data"]["client_ip_hash"].as_str().unwrap());
+        assert!(!e.to_string().contains("127.0.0.1"), "{e}");
         // The leaf is 0x01 ‖ canonical JSON of the event.
         let leaf = b64(&e["leaf"]);
         assert_eq!(leaf[0], 1);
