@@ -84,6 +84,10 @@ pub struct UsageData {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policy_ids: Vec<String>,
     pub provider_org_id: OrgId,
+    /// The gateway failed the call before the upstream served it (connect error, open
+    /// breaker, timeout…) and gave back the limits it took: it counts against no quota.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub refunded: bool,
     pub request_bytes: u64,
     pub response_bytes: u64,
     /// The configuration snapshot that served the call (0 for reported usage).
@@ -230,6 +234,7 @@ mod tests {
                 operation_id: text.to_owned(),
                 policy_ids: vec!["p1".to_owned(), text.to_owned()],
                 provider_org_id: OrgId::new(),
+                refunded: text.len() % 2 == 0,
                 request_bytes: 0,
                 response_bytes: 1024,
                 snapshot_version: 7,

@@ -144,7 +144,7 @@ impl Gateway {
         let Forward {
             request,
             lifecycle,
-            metering,
+            mut metering,
         } = *forward;
 
         // Circuit breakers, failover to the API's other upstreams and retries happen
@@ -169,9 +169,10 @@ impl Gateway {
             Err(Failed { error, cause }) => {
                 log_error(&error, &parts, &request_id, cause.as_ref());
                 // The upstream did not serve the call: it counts against no limit.
-                if let Some(m) = &metering {
+                if let Some(m) = &mut metering {
                     let a = &m.admitted;
                     pipeline::give_back(&self.inner.services, &a.subscription, &a.consumed, a.now);
+                    m.record.refunded = true;
                 }
                 error.into_response(parts.uri.path(), &request_id)
             }
@@ -362,6 +363,7 @@ impl Gateway {
                             snapshot_version: snapshot.version(),
                             policy_ids: admitted.decision.reasons.clone(),
                             client_ip: peer,
+                            refunded: false,
                         };
                         Some(Metering {
                             admitted,

@@ -58,6 +58,8 @@ pub struct UsageRecord {
     pub policy_ids: Vec<String>,
     /// The caller's address (the connection's peer). The ledger stores only a keyed hash.
     pub client_ip: std::net::IpAddr,
+    /// The gateway failed the call before the upstream served it and gave back its limits.
+    pub refunded: bool,
 }
 
 /// One refused call: authorization denials with the reasons (policy ids), which the

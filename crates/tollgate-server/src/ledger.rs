@@ -346,6 +346,7 @@ pub fn gateway_event(source: &str, r: &UsageRecord) -> UsageEvent {
             operation_id: r.operation_id.clone(),
             policy_ids: r.policy_ids.clone(),
             provider_org_id: r.provider_org_id,
+            refunded: r.refunded,
             request_bytes: r.request_bytes,
             response_bytes: r.response_bytes,
             snapshot_version: r.snapshot_version,

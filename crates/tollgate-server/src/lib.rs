@@ -266,6 +266,17 @@ pub async fn serve(
         tracing::info!(entries = n, "usage index caught up");
     }
     let indexer = ledger::spawn_indexer(state.clone(), Duration::from_millis(500));
+    // After a crash, quota counts saved a few seconds before it are raised to what the
+    // ledger proves was served (needs the snapshot, which is live by now).
+    let recovered = metering::recover_quotas(&state)
+        .await
+        .map_err(|e| std::io::Error::other(format!("quota recovery: {}", e.detail)))?;
+    if recovered > 0 {
+        tracing::info!(
+            quota_keys = recovered,
+            "quota counts recovered from the ledger after an unclean stop"
+        );
+    }
     let sync = state
         .ledger
         .get()
@@ -360,7 +371,12 @@ pub async fn serve(
         tracing::warn!(error = %e.detail, "indexing the usage ledger at shutdown failed");
     }
     match metering::save_quotas(&state).await {
-        Ok(n) => tracing::debug!(quota_keys = n, "quota counts saved"),
+        Ok(n) => {
+            tracing::debug!(quota_keys = n, "quota counts saved");
+            if let Err(e) = metering::mark_quotas_saved(&state).await {
+                tracing::warn!(error = %e.detail, "marking the quota counts saved failed");
+            }
+        }
         Err(e) => tracing::warn!(error = %e.detail, "saving quota counts at shutdown failed"),
     }
     state.store.close().await;

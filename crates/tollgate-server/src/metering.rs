@@ -156,3 +156,123 @@ pub fn spawn_quota_saver(state: Arc<AppState>, every: Duration) -> tokio::task::
         }
     })
 }
+
+/// Meta key: `1` when the last shutdown saved the quota counts, `0` while running. A
+/// start that finds `0` follows a crash, whose last seconds of counts were not saved.
+const QUOTA_CLEAN: &str = "gateway_quota_clean";
+
+/// How far back the ledger is read to rebuild quota counts: longer than any quota period
+/// (a day, a calendar month or a monthly billing period).
+const QUOTA_LOOKBACK: time::Duration = time::Duration::days(35);
+
+/// Quota counts of the current periods, recounted from the ledger: every call that
+/// reached its response's end is an entry, so after a crash this recovers what the last
+/// saved counts missed. Calls the gateway refunded (`refunded`) count against nothing,
+/// as they did live. Needs the snapshot (plans, subscriptions) and a caught-up index.
+pub async fn quota_usage_from_ledger(state: &AppState) -> Result<Vec<QuotaUsage>, ApiError> {
+    use std::collections::HashMap;
+    use tollgate_core::usage::UsageEvent;
+    let Some(ledger) = state.ledger.get() else {
+        return Ok(Vec::new());
+    };
+    crate::ledger::index(state).await?;
+    let snapshot = state.snapshot.load_full();
+    let access = snapshot.access();
+    let now = state.now();
+    let now_ts = tollgate_gateway::access::timestamp(now);
+    let mut counts: HashMap<(tollgate_limits::LimitKey, jiff::Timestamp), u64> = HashMap::new();
+    for log in ledger.logs() {
+        let mut tx = state.store.read().await?;
+        let first = tx
+            .usage_first_index_since(log.name, now - QUOTA_LOOKBACK)
+            .await?;
+        drop(tx);
+        let reader = log.reader().clone();
+        let size = reader.size();
+        let Some(mut next) = first.map(|f| f.max(reader.pruned_before())) else {
+            continue;
+        };
+        while next < size {
+            let end = (next + 1000).min(size);
+            let r = reader.clone();
+            let leaves = tokio::task::spawn_blocking(move || r.entries(next, end))
+                .await
+                .map_err(ApiError::internal)?
+                .map_err(ApiError::internal)?;
+            for leaf in leaves {
+                let Ok(event) = UsageEvent::from_leaf(&leaf) else {
+                    continue;
+                };
+                let d = &event.data;
+                let Some(at) = event.timestamp() else {
+                    continue;
+                };
+                if d.refunded || d.snapshot_version == 0 {
+                    // Refunded calls took nothing; reported usage (no snapshot) is not a
+                    // gateway call and never counted against quotas.
+                    continue;
+                }
+                let Some(sub) = access
+                    .subscriptions_of(d.app_id)
+                    .iter()
+                    .find(|s| s.id == d.subscription_id)
+                else {
+                    continue;
+                };
+                let Some(slug) = access.api_slug(d.api_id) else {
+                    continue;
+                };
+                let at = tollgate_gateway::access::timestamp(at);
+                let op = sub.plan.operation(slug, &d.operation_id);
+                for &i in op.quotas.iter() {
+                    let spec = &sub.quotas[i];
+                    let (start, end) = spec.bounds(at);
+                    // Only the period running now: older ones no longer limit anything.
+                    if !(start <= now_ts && now_ts < end) {
+                        continue;
+                    }
+                    let key = sub.limit_key(sub.plan.quotas[i].limit_id);
+                    *counts.entry((key, start)).or_default() += 1;
+                }
+            }
+            next = end;
+        }
+    }
+    Ok(counts
+        .into_iter()
+        .map(|((key, period_start), used)| QuotaUsage {
+            key,
+            period_start,
+            used,
+        })
+        .collect())
+}
+
+/// At start: after a crash (the last shutdown did not save the counts), raises quota
+/// counts to what the ledger proves was served. Then marks the run as not yet saved.
+pub async fn recover_quotas(state: &AppState) -> Result<usize, ApiError> {
+    let mut tx = state.store.read().await?;
+    let clean = tx.get_meta(QUOTA_CLEAN).await?.as_deref() == Some("1");
+    drop(tx);
+    let mut recovered = 0;
+    if !clean {
+        let usage = quota_usage_from_ledger(state).await?;
+        state
+            .limiter
+            .restore_quotas(&usage)
+            .map_err(|e| ApiError::internal(format!("quota counts from the ledger: {e}")))?;
+        recovered = usage.len();
+    }
+    let mut tx = state.store.write().await?;
+    tx.set_meta(QUOTA_CLEAN, "0").await?;
+    tx.commit().await?;
+    Ok(recovered)
+}
+
+/// At a clean shutdown, after the last save: the next start need not recount.
+pub async fn mark_quotas_saved(state: &AppState) -> Result<(), ApiError> {
+    let mut tx = state.store.write().await?;
+    tx.set_meta(QUOTA_CLEAN, "1").await?;
+    tx.commit().await?;
+    Ok(())
+}

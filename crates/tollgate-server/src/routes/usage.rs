@@ -288,6 +288,7 @@ async fn check(
             operation_id: e.data.operation_id.unwrap_or_else(|| "reported".to_owned()),
             policy_ids: Vec::new(),
             provider_org_id: sub.provider_org_id,
+            refunded: false,
             request_bytes: 0,
             response_bytes: 0,
             snapshot_version: 0,

@@ -2136,7 +2136,10 @@ async fn every_call_lands_in_the_ledger_with_proofs_anyone_can_check() {
         // The client address only as a keyed hash, the same for every call from it.
         let ip_hash = event["data"]["client_ip_hash"].as_str().unwrap();
         assert_eq!(ip_hash.len(), 32);
-        assert_eq!(ip_hash, list[0]["event"]["data"]["client_ip_hash"].as_str().unwrap());
+        assert_eq!(
+            ip_hash,
+            list[0]["event"]["data"]["client_ip_hash"].as_str().unwrap()
+        );
         assert!(!e.to_string().contains("127.0.0.1"), "{e}");
         // The leaf is 0x01 ‖ canonical JSON of the event.
         let leaf = b64(&e["leaf"]);
@@ -2655,6 +2658,67 @@ async fn retention_prunes_old_bodies_and_proofs_still_verify() {
         .await
         .body;
     assert_eq!(logs["logs"][0]["pruned_before"], kept_from);
+    drop(gw);
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn quota_counts_can_be_recounted_from_the_ledger_alone() {
+    let (store, db) = tollgate_store::testing::sqlite().await;
+    let app = App::new(store).await;
+    let (p, c) = two_tenants(&app).await;
+    let upstream = start_upstream().await;
+    let limits = json!({
+        "time_zone": "Europe/Paris",
+        "quota": [{"group": "read", "requests": 100, "per": "day"}, {"group": "write", "requests": 20, "per": "calendar_month"}]
+    });
+    marketplace(&app, &p, &c, upstream, limits, None).await;
+    let data = tempfile::tempdir().unwrap();
+    let gw = start_gateway_with_ledger(&app, data.path()).await;
+    let (_, live) = key(
+        &app,
+        &c,
+        json!({"name": "live", "mode": "live", "expires_in_days": 30, "scopes": ["pets:read", "pets:write"]}),
+    )
+    .await;
+    for (method, path, n) in [
+        (Method::GET, "/echo/v1/pets", 7),
+        (Method::POST, "/echo/v1/pets", 3),
+    ] {
+        for _ in 0..n {
+            let r = gw
+                .call(
+                    method.clone(),
+                    path,
+                    &[("authorization", &format!("Bearer {live}"))],
+                )
+                .await;
+            assert!(r.status.is_success(), "{}", r.body);
+        }
+    }
+    let mut live_counts = app.state.limiter.snapshot_quotas();
+    let mut recounted = tollgate_server::metering::quota_usage_from_ledger(&app.state)
+        .await
+        .unwrap();
+    let order = |v: &mut Vec<tollgate_limits::QuotaUsage>| {
+        v.sort_by_key(|u| (u.key, u.period_start));
+    };
+    order(&mut live_counts);
+    order(&mut recounted);
+    assert_eq!(
+        recounted
+            .iter()
+            .map(|u| u.used)
+            .collect::<Vec<_>>()
+            .iter()
+            .sum::<u64>(),
+        10,
+        "{recounted:?}"
+    );
+    assert_eq!(
+        recounted, live_counts,
+        "the ledger proves exactly what the limiter counted"
+    );
     drop(gw);
     db.cleanup().await;
 }
