@@ -433,8 +433,13 @@ pub struct AccessInput {
     pub regions: RegionTable,
     /// OAuth clients and token verification.
     pub oauth: OAuthInput,
-    /// Request-signing keys not revoked.
-    pub signing_keys: Vec<tollgate_core::model::SigningKeyInfo>,
+    /// Request-signing keys not revoked, each `hmac-sha256` key with its shared secret,
+    /// already opened by the control plane (`None` when it could not be: the key is
+    /// then left out, with a problem). Wiped once the verifying key is built.
+    pub signing_keys: Vec<(
+        tollgate_core::model::SigningKeyInfo,
+        Option<zeroize::Zeroizing<Vec<u8>>>,
+    )>,
     /// APIs whose calls must come with a TLS client certificate.
     pub mtls_required: HashSet<ApiId>,
 }
@@ -600,16 +605,25 @@ impl Access {
         let directory =
             Directory::new(&facts).map_err(|e| AccessError::Directory(e.to_string()))?;
         let mut signing_keys = HashMap::with_capacity(input.signing_keys.len());
-        for k in input.signing_keys {
-            let key = k
-                .alg
-                .parse::<tollgate_httpsig::Algorithm>()
-                .and_then(|alg| {
-                    tollgate_httpsig::VerifyingKey::from_public_key_pem(
-                        alg,
-                        k.public_key_pem.as_bytes(),
-                    )
-                });
+        for (k, secret) in input.signing_keys {
+            let key = match (
+                k.alg.parse::<tollgate_httpsig::Algorithm>(),
+                &k.public_key_pem,
+            ) {
+                (Ok(tollgate_httpsig::Algorithm::HmacSha256), _) => match &secret {
+                    Some(secret) => tollgate_httpsig::VerifyingKey::hmac_sha256(secret)
+                        .map_err(|e| e.to_string()),
+                    None => Err("its secret could not be opened".to_owned()),
+                },
+                (Ok(alg), Some(pem)) => {
+                    tollgate_httpsig::VerifyingKey::from_public_key_pem(alg, pem.as_bytes())
+                        .map_err(|e| e.to_string())
+                }
+                (Ok(_), None) => Err("no public key".to_owned()),
+                (Err(e), _) => Err(e.to_string()),
+            };
+            // The plaintext secret is wiped here; the verifying key keeps its own copy.
+            drop(secret);
             let key = match key {
                 Ok(key) => key,
                 Err(e) => {

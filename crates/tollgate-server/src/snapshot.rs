@@ -4,6 +4,9 @@
 //! monotonically; a mutation that changes what the gateway enforces returns only after
 //! its snapshot is live, so the next gateway request sees it.
 //!
+//! The sealed secrets of `hmac-sha256` request-signing keys are opened here with the
+//! keyring and handed to the access index, which wipes them once the keys are built.
+//!
 //! Compiling Cedar is the expensive part, so compiled plan versions are cached by plan
 //! revision and term sheet hash: a key revocation rebuilds the index, not the policies.
 
@@ -13,7 +16,7 @@ use std::sync::atomic::Ordering;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use tollgate_core::model::{Api, Operation, Plan, TermSheet};
+use tollgate_core::model::{Api, Operation, Plan, SigningKeyInfo, TermSheet};
 use tollgate_core::path_template::PathTemplate;
 use tollgate_core::{ApiId, OrgId, PlanId};
 use tollgate_gateway::access::{OAuthInput, OperationInput, QuotaInput, QuotaPer, RateInput};
@@ -66,7 +69,7 @@ pub async fn refresh(state: &AppState) -> Result<u64, ApiError> {
     }
     let keys = tx.all_api_keys().await?;
     let oauth_clients = tx.active_oauth_clients().await?;
-    let signing_keys = tx.active_signing_keys().await?;
+    let sealed_signing_keys = tx.active_signing_keys_with_secrets().await?;
     let revoked = tx.revoked_tokens(state.now()).await?;
     let subscriptions = tx.gateway_subscriptions().await?;
     let mut plans: HashMap<PlanId, Plan> = HashMap::new();
@@ -87,6 +90,7 @@ pub async fn refresh(state: &AppState) -> Result<u64, ApiError> {
         }
     }
     drop(tx);
+    let signing_keys = open_signing_secrets(state, sealed_signing_keys).await;
 
     let routes = routes(&apis)?;
     let version = *last + 1;
@@ -171,6 +175,30 @@ pub async fn refresh(state: &AppState) -> Result<u64, ApiError> {
         "gateway snapshot installed"
     );
     Ok(version)
+}
+
+/// Opens the sealed secrets of `hmac-sha256` signing keys with the keyring (after the
+/// store transaction, so the keyring lock is never held while waiting on the store). A
+/// secret that does not open is logged with its cause and passed on as `None`: the access
+/// index then leaves the key out.
+async fn open_signing_secrets(
+    state: &AppState,
+    keys: Vec<(SigningKeyInfo, Option<Vec<u8>>)>,
+) -> Vec<(SigningKeyInfo, Option<tollgate_keyring::Zeroizing<Vec<u8>>>)> {
+    // Decryption is synchronous: the read lock lasts for this loop only.
+    let ring = state.keyring.read().await;
+    keys.into_iter()
+        .map(|(key, sealed)| {
+            let secret = sealed.and_then(|blob| {
+                ring.decrypt(&blob, &crate::routes::signing_keys::secret_aad(key.id))
+                    .inspect_err(|e| {
+                        tracing::warn!(signing_key = %key.id, error = %e, "signing key secret does not open; key left out of the gateway snapshot");
+                    })
+                    .ok()
+            });
+            (key, secret)
+        })
+        .collect()
 }
 
 /// The access-token verifier over the keyring's published token-signing keys.

@@ -594,7 +594,7 @@ struct SigningKeyRow {
     mode: String,
     name: String,
     alg: String,
-    public_key_pem: String,
+    public_key_pem: Option<String>,
     scopes: Json<Vec<String>>,
     created_by: String,
     created_at: OffsetDateTime,
@@ -603,6 +603,8 @@ struct SigningKeyRow {
     revision: i64,
 }
 
+/// The columns a [`SigningKeyInfo`] is read from. `secret_sealed` is deliberately not
+/// among them: only [`Tx::active_signing_keys_with_secrets`] reads it.
 const SIGNING_COLS: &str = "id, app_id, org_id, mode, name, alg, public_key_pem, scopes, created_by, created_at, expires_at, revoked_at, revision";
 
 impl SigningKeyRow {
@@ -1971,12 +1973,18 @@ impl Tx {
 
     // ---------------------------------------------------------------- signing keys
 
-    pub async fn insert_signing_key(&mut self, k: &SigningKeyInfo) -> Result<()> {
+    /// Inserts a signing key; `secret_sealed` is the keyring-sealed secret of an
+    /// `hmac-sha256` key (whose `public_key_pem` is `None`), `None` for a public key.
+    pub async fn insert_signing_key(
+        &mut self,
+        k: &SigningKeyInfo,
+        secret_sealed: Option<&[u8]>,
+    ) -> Result<()> {
         on_tx!(self, |c| {
             sqlx::query(
             "INSERT INTO signing_keys (id, app_id, org_id, mode, name, alg, public_key_pem, scopes, created_by,
-                                       created_at, expires_at, revoked_at, revision)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+                                       created_at, expires_at, revoked_at, revision, secret_sealed)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         )
         .bind(k.id.to_string())
         .bind(k.app_id.to_string())
@@ -1984,13 +1992,14 @@ impl Tx {
         .bind(enum_str(&k.mode))
         .bind(&k.name)
         .bind(&k.alg)
-        .bind(&k.public_key_pem)
+        .bind(k.public_key_pem.as_deref())
         .bind(Json(&k.scopes))
         .bind(k.created_by.to_string())
         .bind(k.created_at)
         .bind(k.expires_at)
         .bind(k.revoked_at)
         .bind(k.revision)
+        .bind(secret_sealed)
         .execute(c)
         .await?
         .rows_affected()
@@ -1998,6 +2007,7 @@ impl Tx {
         Ok(())
     }
 
+    /// An app's signing keys, without their sealed secrets.
     pub async fn list_signing_keys(&mut self, app: AppId) -> Result<Vec<SigningKeyInfo>> {
         let sql = format!("SELECT {SIGNING_COLS} FROM signing_keys WHERE app_id = $1 ORDER BY id");
         let rows: Vec<SigningKeyRow> = on_tx!(self, |c| sqlx::query_as(AssertSqlSafe(sql))
@@ -2007,14 +2017,29 @@ impl Tx {
         rows.into_iter().map(SigningKeyRow::into_key).collect()
     }
 
-    /// Every signing key not revoked, for the gateway snapshot.
-    pub async fn active_signing_keys(&mut self) -> Result<Vec<SigningKeyInfo>> {
-        let sql =
-            format!("SELECT {SIGNING_COLS} FROM signing_keys WHERE revoked_at IS NULL ORDER BY id");
-        let rows: Vec<SigningKeyRow> = on_tx!(self, |c| sqlx::query_as(AssertSqlSafe(sql))
-            .fetch_all(c)
-            .await?);
-        rows.into_iter().map(SigningKeyRow::into_key).collect()
+    /// Every signing key not revoked, with the sealed secret of each `hmac-sha256` key:
+    /// for the gateway snapshot only, which opens the secrets with the keyring.
+    pub async fn active_signing_keys_with_secrets(
+        &mut self,
+    ) -> Result<Vec<(SigningKeyInfo, Option<Vec<u8>>)>> {
+        let sql = format!(
+            "SELECT {SIGNING_COLS}, secret_sealed FROM signing_keys WHERE revoked_at IS NULL ORDER BY id"
+        );
+        let rows: Vec<(SigningKeyRow, Option<Vec<u8>>)> = on_tx!(self, |c| {
+            use sqlx::Row;
+            let raw = sqlx::query(AssertSqlSafe(sql)).fetch_all(c).await?;
+            let mut out = Vec::with_capacity(raw.len());
+            for r in &raw {
+                out.push((
+                    SigningKeyRow::from_row(r)?,
+                    r.try_get::<Option<Vec<u8>>, _>("secret_sealed")?,
+                ));
+            }
+            out
+        });
+        rows.into_iter()
+            .map(|(r, sealed)| Ok((r.into_key()?, sealed)))
+            .collect()
     }
 
     /// Marks a signing key revoked.

@@ -1368,8 +1368,8 @@ fn rfc9421_ed25519() -> (String, String) {
     (pem[..at].trim().to_owned() + "\n", pem[at..].to_owned())
 }
 
-/// Signs a request to the gateway: `@method @authority @path @query` (+ `content-digest`
-/// with a body), `created`, `nonce`, `keyid`.
+/// Signs a request to the gateway with the RFC 9421 Ed25519 test key: `@method
+/// @authority @path @query` (+ `content-digest` with a body), `created`, `nonce`, `keyid`.
 fn signed(
     gw: &Gw,
     method: Method,
@@ -1379,11 +1379,28 @@ fn signed(
     created: i64,
     nonce: &str,
 ) -> Vec<(String, String)> {
-    use tollgate_httpsig::{ComponentId, Message, SignatureInput, SigningKey};
     let (_, private) = rfc9421_ed25519();
-    let key =
-        SigningKey::from_private_key_pem(tollgate_httpsig::Algorithm::Ed25519, private.as_bytes())
-            .unwrap();
+    let key = tollgate_httpsig::SigningKey::from_private_key_pem(
+        tollgate_httpsig::Algorithm::Ed25519,
+        private.as_bytes(),
+    )
+    .unwrap();
+    signed_with(&key, gw, method, path, body, keyid, created, nonce)
+}
+
+/// [`signed`] with any key.
+#[allow(clippy::too_many_arguments)]
+fn signed_with(
+    key: &tollgate_httpsig::SigningKey,
+    gw: &Gw,
+    method: Method,
+    path: &str,
+    body: &str,
+    keyid: &str,
+    created: i64,
+    nonce: &str,
+) -> Vec<(String, String)> {
+    use tollgate_httpsig::{ComponentId, Message, SignatureInput};
     let mut req = Request::builder()
         .method(method)
         .uri(format!("http://{}{path}", gw.addr))
@@ -1408,7 +1425,7 @@ fn signed(
         .and_then(|i| i.with_keyid(keyid))
         .unwrap();
     let msg = Message::from_request(&req).with_scheme("http");
-    let s = tollgate_httpsig::sign(&msg, &input, &key).unwrap();
+    let s = tollgate_httpsig::sign(&msg, &input, key).unwrap();
     headers.push(("signature-input".to_owned(), s.signature_input));
     headers.push(("signature".to_owned(), s.signature));
     headers
@@ -1558,6 +1575,126 @@ async fn signed_requests_rfc9421_are_verified_and_every_failure_is_typed() {
         "signature-unknown-key"
     );
     db.cleanup().await;
+}
+
+/// `hmac-sha256` signing keys: the marketplace generates the secret, shows it once and
+/// stores it only sealed; requests signed with it pass, others are refused as for any key.
+#[tokio::test]
+async fn hmac_signing_keys_have_a_generated_secret_shown_once_and_sealed_at_rest() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use tollgate_httpsig::SigningKey;
+    for (store, db) in tollgate_store::testing::each_backend().await {
+        eprintln!("backend: {:?}", store.backend());
+        let app = App::new(store.clone()).await;
+        let (p, c) = two_tenants(&app).await;
+        let upstream = start_upstream().await;
+        marketplace(&app, &p, &c, upstream, json!({}), None).await;
+        let gw = start_gateway(&app).await;
+        let keys = format!("/v1/apps/{}/signing-keys", c.app);
+
+        // The secret is the marketplace's: a client cannot bring one, and a public-key
+        // algorithm still needs its public key.
+        let (public, _) = rfc9421_ed25519();
+        for body in [
+            json!({"name": "k", "alg": "hmac-sha256", "public_key_pem": public, "expires_in_days": 30}),
+            json!({"name": "k", "alg": "ed25519", "expires_in_days": 30}),
+        ] {
+            let r = app.post(&keys, &c.developer, body).await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+            let pointer = &r.body["errors"][0]["pointer"];
+            assert_eq!(pointer, "/public_key_pem", "{}", r.body);
+        }
+
+        // Created: the secret is answered once, 32 random bytes in standard base64.
+        let r = app
+            .post(&keys, &c.developer, json!({"name": "hmac", "alg": "hmac-sha256", "scopes": ["pets:read"], "expires_in_days": 30}))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let created = r.body;
+        let keyid = id(&created);
+        let shown = created["secret"].as_str().unwrap().to_owned();
+        let secret = STANDARD.decode(&shown).unwrap();
+        assert_eq!(secret.len(), 32);
+        assert_eq!(created["alg"], "hmac-sha256");
+        assert!(created.get("public_key_pem").is_none(), "{created}");
+        assert!(created.get("secret_sealed").is_none(), "{created}");
+        // Never again: not in the list.
+        let list = app.get(&keys, &c.developer).await;
+        assert_eq!(list.status, StatusCode::OK);
+        let listed = list.body.as_array().unwrap();
+        let entry = listed.iter().find(|k| k["id"] == keyid.as_str()).unwrap();
+        assert!(entry.get("secret").is_none(), "{entry}");
+        assert!(entry.get("secret_sealed").is_none(), "{entry}");
+        assert!(entry.get("public_key_pem").is_none(), "{entry}");
+        assert!(!list.body.to_string().contains(&shown));
+
+        // Signed with the secret: through the gateway to the real upstream.
+        let at = now(&app).unix_timestamp();
+        const PATH: &str = "/echo/v1/pets?limit=2";
+        let send = |key: &SigningKey, nonce: &str| {
+            let headers = signed_with(key, &gw, Method::GET, PATH, "", &keyid, at, nonce);
+            let gw = &gw;
+            async move {
+                let refs: Vec<(&str, &str)> = headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                gw.send(Method::GET, PATH, &refs, "").await
+            }
+        };
+        let key = SigningKey::hmac_sha256(&secret).unwrap();
+        let ok = send(&key, "h-1").await;
+        assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+        assert_eq!(ok.body["path"], "/pets", "{}", ok.body);
+        // Signed with another secret: refused as a broken signature.
+        let wrong = SigningKey::hmac_sha256(&[7u8; 32]).unwrap();
+        let bad = send(&wrong, "h-2").await;
+        assert_eq!(
+            (bad.status, bad.problem()),
+            (StatusCode::UNAUTHORIZED, "signature-invalid"),
+            "{}",
+            bad.body
+        );
+
+        // At rest the secret is sealed, bound to its row.
+        let sealed = {
+            let mut tx = app.state.store.read().await.unwrap();
+            let rows = tx.active_signing_keys_with_secrets().await.unwrap();
+            rows.into_iter()
+                .find(|(k, _)| k.id.to_string() == keyid)
+                .and_then(|(_, sealed)| sealed)
+                .expect("an hmac key has a sealed secret")
+        };
+        assert!(!sealed.windows(secret.len()).any(|w| w == secret.as_slice()));
+        let aad = format!("tollgate/signing_keys/secret/{keyid}");
+        {
+            let ring = app.state.keyring.read().await;
+            assert_eq!(*ring.decrypt(&sealed, aad.as_bytes()).unwrap(), secret);
+            let other = tollgate_core::SigningKeyId::new();
+            let other = format!("tollgate/signing_keys/secret/{other}");
+            assert!(ring.decrypt(&sealed, other.as_bytes()).is_err());
+        }
+        // SQLite: neither the raw nor the shown secret is anywhere in the database files.
+        if let tollgate_store::testing::TestDb::Sqlite(dir) = &db {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+                assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_slice()));
+                assert!(!bytes.windows(shown.len()).any(|w| w == shown.as_bytes()));
+            }
+        }
+
+        // Revoked: refused from the next request on.
+        let r = app
+            .post(&format!("{keys}/{keyid}/revoke"), &c.developer, json!({}))
+            .await;
+        assert!(r.status.is_success(), "{}", r.body);
+        assert!(r.body.get("secret").is_none(), "{}", r.body);
+        let gone = send(&key, "h-3").await;
+        assert_eq!(gone.problem(), "signature-unknown-key");
+        store.close().await;
+        db.cleanup().await;
+    }
 }
 
 #[tokio::test]
