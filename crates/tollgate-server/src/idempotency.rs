@@ -107,7 +107,8 @@ async fn run(
                 "a request with this Idempotency-Key is still being processed",
             ));
         };
-        let mut resp = Response::new(Body::from(rec.response_body.unwrap_or_default()));
+        let body = open_body(&st, &principal, &key, rec.response_body.unwrap_or_default()).await?;
+        let mut resp = Response::new(Body::from(body));
         *resp.status_mut() =
             StatusCode::from_u16(u16::try_from(status).unwrap_or(500)).unwrap_or(StatusCode::OK);
         for (k, v) in rec.response_headers.map(|j| j.0).unwrap_or_default() {
@@ -146,8 +147,8 @@ async fn run(
         .await;
     let resp = crate::render_pending(resp, ctx);
     let status = resp.status();
-    let mut tx = st.store.write().await?;
     if status.is_server_error() {
+        let mut tx = st.store.write().await?;
         tx.release_idempotency(&principal, &key).await?;
         tx.commit().await?;
         return Ok(resp);
@@ -156,6 +157,10 @@ async fn run(
     let body = axum::body::to_bytes(body, 16 * 1024 * 1024)
         .await
         .map_err(ApiError::internal)?;
+    // Sealed before the store's write lock is taken: key rotation takes the keyring's
+    // write lock and then the store's, so the other order could deadlock.
+    let sealed = seal_body(&st, &principal, &key, &body).await?;
+    let mut tx = st.store.write().await?;
     let headers: Vec<(String, String)> = KEPT
         .iter()
         .filter_map(|h| {
@@ -166,14 +171,56 @@ async fn run(
                 .map(|v| (h.as_str().to_owned(), v.to_owned()))
         })
         .collect();
-    tx.complete_idempotency(
-        &principal,
-        &key,
-        status.as_u16(),
-        &headers,
-        &String::from_utf8_lossy(&body),
-    )
-    .await?;
+    tx.complete_idempotency(&principal, &key, status.as_u16(), &headers, &sealed)
+        .await?;
     tx.commit().await?;
     Ok(Response::from_parts(parts, Body::from(body)))
+}
+
+/// Prefix of a stored response body sealed by the keyring.
+const SEALED: &str = "sealed:v1:";
+
+/// The additional data that binds a sealed body to its principal and key.
+fn body_aad(principal: &str, key: &str) -> Vec<u8> {
+    format!("tollgate/idempotency/{principal}/{key}").into_bytes()
+}
+
+/// Responses are kept sealed: a create's response carries the secret it made (an API
+/// key, a client secret, an HMAC signing secret), and secrets are never stored in clear.
+async fn seal_body(
+    st: &AppState,
+    principal: &str,
+    key: &str,
+    body: &[u8],
+) -> Result<String, ApiError> {
+    use base64::Engine as _;
+    let ring = st.keyring.read().await;
+    let blob = ring
+        .encrypt(body, &body_aad(principal, key))
+        .map_err(ApiError::internal)?;
+    Ok(format!(
+        "{SEALED}{}",
+        base64::engine::general_purpose::STANDARD.encode(blob)
+    ))
+}
+
+/// The stored body, opened (bodies stored before sealing are returned as they are).
+async fn open_body(
+    st: &AppState,
+    principal: &str,
+    key: &str,
+    stored: String,
+) -> Result<Vec<u8>, ApiError> {
+    use base64::Engine as _;
+    let Some(b64) = stored.strip_prefix(SEALED) else {
+        return Ok(stored.into_bytes());
+    };
+    let blob = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(ApiError::internal)?;
+    let ring = st.keyring.read().await;
+    let body = ring
+        .decrypt(&blob, &body_aad(principal, key))
+        .map_err(ApiError::internal)?;
+    Ok(body.to_vec())
 }

@@ -176,6 +176,43 @@ async fn roles_limit_what_members_do() {
 }
 
 #[tokio::test]
+async fn idempotent_replays_keep_created_secrets_sealed_at_rest() {
+    on_each_backend(|app| async move {
+        let t = tenant(&app, "idsec").await;
+        let path = format!("/v1/apps/{}/keys", t.app);
+        let body = json!({"name": "ci", "mode": "live", "expires_in_days": 30});
+        let key = [("idempotency-key", "key-ci-1")];
+        let first = app
+            .call(
+                Method::POST,
+                &path,
+                Some(&t.developer),
+                Some(body.clone()),
+                &key,
+            )
+            .await;
+        assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+        let secret = first.body["secret"].as_str().unwrap().to_owned();
+        // The replay still shows the secret (the client's retry must get its response)…
+        let again = app
+            .call(Method::POST, &path, Some(&t.developer), Some(body), &key)
+            .await;
+        assert_eq!(again.body, first.body);
+        // …but the stored response is sealed: the secret is nowhere in the row.
+        let mut tx = app.state.store.read().await.unwrap();
+        let rec = tx
+            .get_idempotency(&app.state.token_digest(&t.developer), "key-ci-1")
+            .await
+            .unwrap()
+            .unwrap();
+        let stored = rec.response_body.unwrap();
+        assert!(stored.starts_with("sealed:v1:"), "{stored}");
+        assert!(!stored.contains(&secret));
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn idempotency_keys_replay_and_refuse_other_bodies() {
     on_each_backend(|app| async move {
         let t = tenant(&app, "idem").await;
