@@ -303,6 +303,10 @@ pub struct Api {
     /// Mutual TLS for the API's calls: `off` (default), `optional` or `required`.
     #[serde(default)]
     pub mtls: MtlsMode,
+    /// Callable by anyone, without a credential or subscription (open data, status
+    /// pages): the gateway routes it but neither authenticates, limits nor meters it.
+    #[serde(default)]
+    pub public: bool,
     pub status: ApiStatus,
     /// When a deprecated API stops being served.
     #[serde(with = "time::serde::rfc3339::option")]
@@ -336,6 +340,9 @@ pub struct CreateApi {
     /// Mutual TLS for the API's calls (default `off`).
     #[serde(default)]
     pub mtls: MtlsMode,
+    /// Callable without a credential or subscription (default `false`).
+    #[serde(default)]
+    pub public: bool,
     /// An OpenAPI 3.0 or 3.1 document (JSON object) to import at once.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
@@ -360,6 +367,8 @@ pub struct UpdateApi {
     pub sandbox_upstreams: Option<Vec<String>>,
     /// Mutual TLS for the API's calls.
     pub mtls: Option<MtlsMode>,
+    /// Callable without a credential or subscription.
+    pub public: Option<bool>,
     /// Lifecycle change; `deprecated` needs `sunset`.
     pub status: Option<ApiStatus>,
     #[serde(default, with = "time::serde::rfc3339::option")]
@@ -1580,6 +1589,7 @@ mod tests {
             upstreams: vec!["ftp://x".into(), "http://a:99999".into()],
             sandbox_upstreams: vec![],
             mtls: MtlsMode::Off,
+            public: false,
             openapi: None,
         };
         assert_eq!(

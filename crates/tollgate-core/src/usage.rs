@@ -234,7 +234,7 @@ mod tests {
                 operation_id: text.to_owned(),
                 policy_ids: vec!["p1".to_owned(), text.to_owned()],
                 provider_org_id: OrgId::new(),
-                refunded: text.len() % 2 == 0,
+                refunded: text.len().is_multiple_of(2),
                 request_bytes: 0,
                 response_bytes: 1024,
                 snapshot_version: 7,

@@ -149,6 +149,7 @@ fn world() -> World {
         oauth: Default::default(),
         signing_keys: vec![],
         mtls_required: Default::default(),
+        public: Default::default(),
     })
     .unwrap();
     assert!(problems.is_empty(), "{problems:?}");

@@ -442,6 +442,8 @@ pub struct AccessInput {
     )>,
     /// APIs whose calls must come with a TLS client certificate.
     pub mtls_required: HashSet<ApiId>,
+    /// APIs anyone may call without a credential (not authenticated, limited or metered).
+    pub public: HashSet<ApiId>,
 }
 
 /// Why the access part of a snapshot could not be built.
@@ -466,6 +468,7 @@ pub struct Access {
     revoked_tokens: HashSet<uuid::Uuid>,
     signing_keys: HashMap<String, SigningKeyEntry>,
     mtls_required: HashSet<ApiId>,
+    public: HashSet<ApiId>,
 }
 
 impl Default for Access {
@@ -481,6 +484,7 @@ impl Default for Access {
             revoked_tokens: HashSet::new(),
             signing_keys: HashMap::new(),
             mtls_required: HashSet::new(),
+            public: HashSet::new(),
         }
     }
 }
@@ -722,6 +726,7 @@ impl Access {
                     .collect(),
                 signing_keys,
                 mtls_required: input.mtls_required,
+                public: input.public,
             },
             problems,
         ))
@@ -750,6 +755,11 @@ impl Access {
     /// The registered request-signing keys, as the signature verifier resolves them.
     pub fn signing_keys(&self) -> SigningKeys<'_> {
         SigningKeys(&self.signing_keys)
+    }
+
+    /// Whether anyone may call the API without a credential.
+    pub fn is_public(&self, api: ApiId) -> bool {
+        self.public.contains(&api)
     }
 
     /// Whether the API's calls must come with a TLS client certificate.

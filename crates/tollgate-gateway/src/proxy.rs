@@ -30,7 +30,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tollgate_core::ErrorCode;
 
 use crate::access;
-use crate::auth::{AuthInput, AuthOutcome};
+use crate::auth::{AuthContext, AuthInput, AuthOutcome};
 use crate::body::{LimitedBody, RequestBodyError, ResponseBody};
 use crate::headers::{self, X_REQUEST_ID};
 use crate::pipeline::{self, Admitted, CallFacts, Services};
@@ -275,7 +275,14 @@ impl Gateway {
             now,
             scheme: if self.inner.tls { "https" } else { "http" },
         };
-        let mut caller = match services.auth.authenticate(parts, &api.route, &input) {
+        // A public API takes no credential: nothing to authorize, limit or meter. (A
+        // credential sent anyway is forwarded untouched, like any other header.)
+        let outcome = if snapshot.access().is_public(api.route.api_id) {
+            AuthOutcome::Allow(AuthContext::anonymous())
+        } else {
+            services.auth.authenticate(parts, &api.route, &input)
+        };
+        let mut caller = match outcome {
             AuthOutcome::Allow(ctx) => ctx,
             AuthOutcome::Deny(error) => return reject(error, parts),
         };

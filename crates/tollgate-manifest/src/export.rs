@@ -53,6 +53,7 @@ pub fn to_manifest(catalog: &Catalog) -> ManifestFile {
             upstreams: a.upstreams.clone(),
             sandbox_upstreams: a.sandbox_upstreams.clone(),
             mtls: a.mtls,
+            public: a.public,
             status: Some(a.status),
             // A manifest may name a sunset only with `deprecated`.
             sunset: a.sunset.filter(|_| a.status == ApiStatus::Deprecated),

@@ -662,6 +662,7 @@ fn check(m: &Manifest) -> Vec<ManifestError> {
             upstreams: a.upstreams.clone(),
             sandbox_upstreams: a.sandbox_upstreams.clone(),
             mtls: a.mtls,
+            public: a.public,
             openapi: None,
         };
         let mut fe = req.validate();

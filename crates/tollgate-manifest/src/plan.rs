@@ -531,6 +531,7 @@ impl Step {
                 upstreams: spec.upstreams.clone(),
                 sandbox_upstreams: spec.sandbox_upstreams.clone(),
                 mtls: spec.mtls,
+                public: spec.public,
                 openapi: spec.openapi.as_ref().and_then(|o| o.document()).cloned(),
             }),
             Step::PutOpenApi { document, .. } => document.clone(),
@@ -910,6 +911,7 @@ impl<'a> Planner<'a> {
                             Some(&a.sandbox_upstreams),
                         ),
                         mtls: d.field("mtls", &cur.mtls, Some(&a.mtls)),
+                        public: d.field("public", &cur.public, Some(&a.public)),
                         status: None,
                         sunset: None,
                     };

@@ -72,6 +72,9 @@ pub struct ApiSpec {
     /// Mutual TLS for the API's calls: `off` (default), `optional` or `required`.
     #[serde(default, skip_serializing_if = "MtlsMode::is_off")]
     pub mtls: MtlsMode,
+    /// Callable by anyone, without a credential or subscription (default `false`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub public: bool,
     /// `draft`, `published`, `deprecated` or `retired`; new APIs start as `draft`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<ApiStatus>,

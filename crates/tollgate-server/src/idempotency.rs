@@ -107,7 +107,7 @@ async fn run(
                 "a request with this Idempotency-Key is still being processed",
             ));
         };
-        let body = open_body(&st, &principal, &key, rec.response_body.unwrap_or_default()).await?;
+        let body = open_body(st, &principal, &key, rec.response_body.unwrap_or_default()).await?;
         let mut resp = Response::new(Body::from(body));
         *resp.status_mut() =
             StatusCode::from_u16(u16::try_from(status).unwrap_or(500)).unwrap_or(StatusCode::OK);
@@ -159,7 +159,7 @@ async fn run(
         .map_err(ApiError::internal)?;
     // Sealed before the store's write lock is taken: key rotation takes the keyring's
     // write lock and then the store's, so the other order could deadlock.
-    let sealed = seal_body(&st, &principal, &key, &body).await?;
+    let sealed = seal_body(st, &principal, &key, &body).await?;
     let mut tx = st.store.write().await?;
     let headers: Vec<(String, String)> = KEPT
         .iter()

@@ -152,6 +152,11 @@ pub async fn refresh(state: &AppState) -> Result<u64, ApiError> {
             .filter(|(a, _)| a.mtls == tollgate_core::model::MtlsMode::Required)
             .map(|(a, _)| a.id)
             .collect(),
+        public: apis
+            .iter()
+            .filter(|(a, _)| a.public)
+            .map(|(a, _)| a.id)
+            .collect(),
     };
     let access = match Access::build(input) {
         Ok((access, problems)) => {

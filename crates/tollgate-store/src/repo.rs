@@ -193,6 +193,7 @@ struct ApiRow {
     upstreams: Json<Vec<String>>,
     sandbox_upstreams: Json<Vec<String>>,
     mtls: String,
+    public: bool,
     status: String,
     sunset: Option<OffsetDateTime>,
     openapi_info: Option<Json<OpenApiInfo>>,
@@ -201,7 +202,7 @@ struct ApiRow {
     revision: i64,
 }
 
-const API_COLS: &str = "id, org_id, slug, name, version, description, base_path, hosts, upstreams, sandbox_upstreams, mtls, status, sunset, openapi_info, created_at, updated_at, revision";
+const API_COLS: &str = "id, org_id, slug, name, version, description, base_path, hosts, upstreams, sandbox_upstreams, mtls, public, status, sunset, openapi_info, created_at, updated_at, revision";
 
 impl ApiRow {
     fn into_api(self) -> Result<Api> {
@@ -217,6 +218,7 @@ impl ApiRow {
             upstreams: self.upstreams.0,
             sandbox_upstreams: self.sandbox_upstreams.0,
             mtls: parse_enum(&self.mtls)?,
+            public: self.public,
             status: parse_enum(&self.status)?,
             sunset: self.sunset,
             openapi: self.openapi_info.map(|j| j.0),
@@ -1087,8 +1089,8 @@ impl Tx {
         on_tx!(self, |c| {
             sqlx::query(
             "INSERT INTO apis (id, org_id, slug, name, version, description, base_path, hosts, upstreams, status, sunset,
-                               openapi_doc, openapi_info, created_at, updated_at, revision, sandbox_upstreams, mtls)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+                               openapi_doc, openapi_info, created_at, updated_at, revision, sandbox_upstreams, mtls, public)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
         )
         .bind(a.id.to_string())
         .bind(a.org_id.to_string())
@@ -1108,6 +1110,7 @@ impl Tx {
         .bind(a.revision)
         .bind(Json(&a.sandbox_upstreams))
         .bind(enum_str(&a.mtls))
+        .bind(a.public)
         .execute(c)
         .await?
         .rows_affected()
@@ -1210,7 +1213,7 @@ impl Tx {
             sqlx::query(
             "UPDATE apis SET name = $2, version = $3, description = $4, base_path = $5, hosts = $6, upstreams = $7,
                              status = $8, sunset = $9, openapi_info = $10, updated_at = $11, revision = $12,
-                             sandbox_upstreams = $14, mtls = $15
+                             sandbox_upstreams = $14, mtls = $15, public = $16
              WHERE id = $1 AND revision = $13"
         )
         .bind(a.id.to_string())
@@ -1228,6 +1231,7 @@ impl Tx {
         .bind(expected_revision)
         .bind(Json(&a.sandbox_upstreams))
         .bind(enum_str(&a.mtls))
+        .bind(a.public)
         .execute(c)
         .await?
         .rows_affected()

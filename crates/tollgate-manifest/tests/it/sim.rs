@@ -153,6 +153,7 @@ pub fn apply(cat: &mut Catalog, steps: &[Step]) {
                         upstreams: r.upstreams,
                         sandbox_upstreams: r.sandbox_upstreams,
                         mtls: r.mtls,
+                        public: r.public,
                         status: ApiStatus::Draft,
                         sunset: None,
                         openapi: r.openapi.as_ref().map(info),

@@ -165,6 +165,7 @@ async fn create_api(
         upstreams: req.upstreams,
         sandbox_upstreams: req.sandbox_upstreams,
         mtls: req.mtls,
+        public: req.public,
         status: ApiStatus::Draft,
         sunset: None,
         openapi: imported.as_ref().map(|(i, _)| i.clone()),
@@ -259,6 +260,9 @@ async fn update_api(
     }
     if let Some(v) = req.mtls {
         api.mtls = v;
+    }
+    if let Some(v) = req.public {
+        api.public = v;
     }
     if let Some(v) = req.upstreams {
         api.upstreams = v;

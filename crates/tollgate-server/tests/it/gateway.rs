@@ -2859,3 +2859,60 @@ async fn quota_counts_can_be_recounted_from_the_ledger_alone() {
     drop(gw);
     db.cleanup().await;
 }
+
+#[tokio::test]
+async fn public_apis_need_no_credential_and_are_not_metered() {
+    let (store, db) = tollgate_store::testing::sqlite().await;
+    let app = App::new(store).await;
+    let (p, c) = two_tenants(&app).await;
+    let upstream = start_upstream().await;
+    let (_, api, _) = marketplace(&app, &p, &c, upstream, json!({}), None).await;
+    let gw = start_gateway(&app).await;
+    let refused = gw.call(Method::GET, "/echo/v1/pets", &[]).await;
+    assert_eq!(refused.problem(), "credential-required");
+    let patch = |public: bool| {
+        let (app, p, api) = (&app, &p, &api);
+        async move {
+            let etag = app
+                .get(&format!("/v1/apis/{api}"), &p.developer)
+                .await
+                .headers["etag"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            let r = app
+                .call(
+                    Method::PATCH,
+                    &format!("/v1/apis/{api}"),
+                    Some(&p.developer),
+                    Some(json!({"public": public})),
+                    &[("if-match", &etag)],
+                )
+                .await;
+            assert_eq!(r.body["public"], public, "{}", r.body);
+        }
+    };
+    patch(true).await;
+    // Anyone, with no credential: straight to the upstream, no usage record.
+    let open = gw.call(Method::GET, "/echo/v1/pets", &[]).await;
+    assert_eq!(open.status, StatusCode::OK, "{}", open.body);
+    assert_eq!(open.body["path"], "/pets");
+    assert!(open.headers.get("tollgate-usage-id").is_none());
+    assert!(open.headers.get("ratelimit").is_none());
+    // Operations are still matched: an unknown path is 404, a wrong method 405.
+    assert_eq!(
+        gw.call(Method::GET, "/echo/v1/nothing", &[]).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        gw.call(Method::DELETE, "/echo/v1/pets", &[]).await.status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    // Back to private: the next request needs a credential again.
+    patch(false).await;
+    assert_eq!(
+        gw.call(Method::GET, "/echo/v1/pets", &[]).await.problem(),
+        "credential-required"
+    );
+    db.cleanup().await;
+}

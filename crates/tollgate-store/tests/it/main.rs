@@ -39,6 +39,7 @@ fn api(org: OrgId, slug: &str, base: &str) -> Api {
         upstreams: vec!["http://127.0.0.1:9".into()],
         sandbox_upstreams: vec!["http://sandbox.example:8080".into()],
         mtls: tollgate_core::model::MtlsMode::Required,
+        public: true,
         status: ApiStatus::Draft,
         sunset: None,
         openapi: None,
