@@ -1,4 +1,4 @@
-//! Ledger benches: durable appends per second through the group-commit writer (JCS encoding,
+//! Ledger benches: durable appends per second through the group-commit writer (encoding,
 //! hashing, segment write, fsync), commit latency at a steady offered load (hdrhistogram),
 //! and inclusion / consistency proof generation on a 10^7-leaf stored log.
 //!
@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group};
-use tollgate_ledger::leaf;
+use tollgate_core::usage::{UsageData, UsageEvent};
 use tollgate_ledger::log::{Log, Options};
 use tollgate_ledger::note::Ed25519Signer;
 use tollgate_ledger::writer::{Committed, Writer, WriterConfig};
@@ -28,17 +28,49 @@ fn tempdir() -> tempfile::TempDir {
     }
 }
 
-fn event(i: u64) -> serde_json::Value {
-    serde_json::json!({
-        "v": 1,
-        "id": format!("01J{i:023}"),
-        "org": "0190f5c2-7d3e-7a55-9b1e-5f1c2d3e4f50",
-        "api": "weather",
-        "op": "GET /forecast",
-        "units": 1 + i % 5,
-        "status": 200,
-        "at": "2026-03-01T12:00:00.123Z"
-    })
+/// A usage event as the gateway writes it (tollgate-core's CloudEvent, ~0.6 KiB leaf),
+/// encoded the way the server encodes it: version byte + canonical JSON written directly.
+fn event_leaf(template: &UsageEvent, i: u64) -> Vec<u8> {
+    let mut e = template.clone();
+    e.id = format!("01a20d2c-4d28-7253-a886-{i:012}");
+    e.data.latency_us = 900 + i % 700;
+    e.leaf()
+}
+
+fn template() -> UsageEvent {
+    let sub = tollgate_core::SubscriptionId::new();
+    UsageEvent {
+        data: UsageData {
+            api_id: tollgate_core::ApiId::new(),
+            app_id: tollgate_core::AppId::new(),
+            client_ip_hash: Some("5f1c2d3e4f505f1c2d3e4f505f1c2d3e".into()),
+            consumer_org_id: tollgate_core::OrgId::new(),
+            credential_id: tollgate_core::ApiKeyId::new().to_string(),
+            fields: Default::default(),
+            latency_us: 1234,
+            method: "GET".into(),
+            mode: tollgate_core::apikey::KeyMode::Live,
+            operation_id: "getForecast".into(),
+            policy_ids: vec!["plan/abc/allow-forecasts".into()],
+            provider_org_id: tollgate_core::OrgId::new(),
+            refunded: false,
+            request_bytes: 0,
+            response_bytes: 1024,
+            snapshot_version: 42,
+            status: 200,
+            subscription_id: sub,
+            terms_sha256: Some(
+                "0de18df6c71bb41ffa609cefbd093e1c9c74f23543d2642ad4385e6e7a04f5d1".into(),
+            ),
+        },
+        datacontenttype: "application/json".into(),
+        id: String::new(),
+        source: "/tollgate/mkt-1/node-0/gateway".into(),
+        specversion: "1.0".into(),
+        subject: sub.to_string(),
+        time: "2026-03-01T12:00:00.123456Z".into(),
+        kind: "dev.tollgate.usage.call.v1".into(),
+    }
 }
 
 fn spawn_writer(dir: &std::path::Path) -> Writer<Done> {
@@ -57,6 +89,7 @@ fn bench_writer(c: &mut Criterion) {
     let done = Arc::new(AtomicU64::new(0));
     let mut next = 0u64;
     let mut g = c.benchmark_group("writer");
+    let t = template();
     const N: u64 = 50_000;
     g.throughput(Throughput::Elements(N));
     g.sample_size(10).measurement_time(Duration::from_secs(10));
@@ -66,7 +99,7 @@ fn bench_writer(c: &mut Criterion) {
             let target = done.load(Ordering::Acquire) + iters * N;
             for _ in 0..iters * N {
                 let d = done.clone();
-                let leaf = leaf::encode_v1(&event(next));
+                let leaf = event_leaf(&t, next);
                 next += 1;
                 writer
                     .append(
@@ -88,9 +121,7 @@ fn bench_writer(c: &mut Criterion) {
     // thread itself sustains once producers hand it bytes.
     g.bench_function("durable_append_50k_preencoded", |b| {
         b.iter_custom(|iters| {
-            let leaves: Vec<Vec<u8>> = (0..iters * N)
-                .map(|i| leaf::encode_v1(&event(next + i)))
-                .collect();
+            let leaves: Vec<Vec<u8>> = (0..iters * N).map(|i| event_leaf(&t, next + i)).collect();
             next += iters * N;
             let start = Instant::now();
             let target = done.load(Ordering::Acquire) + iters * N;
@@ -125,6 +156,7 @@ fn latency_at(rate: u64, secs: u64) {
         hdrhistogram::Histogram::<u64>::new(3).unwrap(),
     ));
     let outstanding = Arc::new(AtomicU64::new(0));
+    let t = template();
     let total = rate * secs;
     let start = Instant::now();
     for i in 0..total {
@@ -139,7 +171,7 @@ fn latency_at(rate: u64, secs: u64) {
         o.fetch_add(1, Ordering::AcqRel);
         writer
             .append(
-                leaf::encode_v1(&event(i)),
+                event_leaf(&t, i),
                 Box::new(move |r: Committed| {
                     r.unwrap();
                     h.lock()

@@ -276,6 +276,21 @@ impl Ledger {
         };
         let live = open("live")?;
         let test = open("test")?;
+        for log in [&live, &test] {
+            tracing::info!(
+                log = log.name,
+                origin = log.origin.as_str(),
+                entries = log.reader().size(),
+                durability = config.durability.as_str(),
+                "ledger open"
+            );
+        }
+        if config.durability == Durability::Async {
+            tracing::warn!(
+                max_events = WriterConfig::default().queue,
+                "metering async: responses do not wait for their usage events; a crash can lose the events not yet written (at most the writer's queue, shown as `pending` by GET /v1/ledger)"
+            );
+        }
         Ok(Ledger {
             durability: config.durability,
             source: format!("/tollgate/{prefix}/gateway"),

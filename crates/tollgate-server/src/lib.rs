@@ -249,15 +249,6 @@ pub async fn serve(
         let opened = ledger::Ledger::open(&state, config)
             .await
             .map_err(|e| std::io::Error::other(e.to_string()))?;
-        for log in opened.logs() {
-            tracing::info!(
-                log = log.name,
-                origin = log.origin.as_str(),
-                entries = log.reader().size(),
-                durability = config.durability.as_str(),
-                "ledger open"
-            );
-        }
         let _ = state.ledger.set(Arc::new(opened));
         // Catch the lookup index up before serving: ingestion deduplicates against it.
         let n = ledger::index(&state)
