@@ -93,6 +93,13 @@ fn bench_writer(c: &mut Criterion) {
     const N: u64 = 50_000;
     g.throughput(Throughput::Elements(N));
     g.sample_size(10).measurement_time(Duration::from_secs(10));
+    g.bench_function("encode_only_50k_events", |b| {
+        b.iter(|| {
+            for i in 0..N {
+                black_box(event_leaf(&t, i));
+            }
+        })
+    });
     g.bench_function("durable_append_50k_events", |b| {
         b.iter_custom(|iters| {
             let start = Instant::now();
