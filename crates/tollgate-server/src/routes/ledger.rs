@@ -31,6 +31,7 @@ pub const MAX_ENTRIES: u64 = 1000;
 pub fn router() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new()
         .routes(routes!(list_logs))
+        .routes(routes!(log_status))
         .routes(routes!(checkpoint))
         .routes(routes!(checkpoints))
         .routes(routes!(public_key))
@@ -122,25 +123,38 @@ async fn list_logs(State(st): St) -> Result<Json<LogList>, ApiError> {
     let ledger = ledger(&st)?;
     let mut logs = Vec::new();
     for l in ledger.logs() {
-        let reader = l.reader();
-        logs.push(LogInfo {
-            name: l.name.to_owned(),
-            origin: l.origin.clone(),
-            size: reader.size(),
-            checkpoint_size: reader.latest_checkpoint().map_or(0, |c| c.size),
-            durability: ledger.durability.as_str().to_owned(),
-            pending: l.pending(),
-            pruned_before: reader.pruned_before(),
-            public_key: crate::ledger::current_verifier_key(&st, &l.origin).await,
-            public_keys: crate::ledger::checkpoint_public_keys(&st)
-                .await
-                .into_iter()
-                .filter_map(|pk| tollgate_ledger::VerifierKey::new(&l.origin, pk).ok())
-                .map(|k| k.to_string())
-                .collect(),
-        });
+        logs.push(log_info(&st, ledger, l).await);
     }
     Ok(Json(LogList { logs }))
+}
+
+/// The status of one log: sizes, durability and the loss window (`pending`).
+#[utoipa::path(get, path = "/v1/ledger/{log}", tag = "ledger",
+    params(("log" = String, Path, description = "`live` or `test`")),
+    responses((status = 200, body = LogInfo), ReadErrors), security(()))]
+async fn log_status(State(st): St, Path(name): Path<String>) -> Result<Json<LogInfo>, ApiError> {
+    let l = log(&st, &name)?;
+    Ok(Json(log_info(&st, ledger(&st)?, l).await))
+}
+
+async fn log_info(st: &AppState, ledger: &crate::ledger::Ledger, l: &LedgerLog) -> LogInfo {
+    let reader = l.reader();
+    LogInfo {
+        name: l.name.to_owned(),
+        origin: l.origin.clone(),
+        size: reader.size(),
+        checkpoint_size: reader.latest_checkpoint().map_or(0, |c| c.size),
+        durability: ledger.durability.as_str().to_owned(),
+        pending: l.pending(),
+        pruned_before: reader.pruned_before(),
+        public_key: crate::ledger::current_verifier_key(st, &l.origin).await,
+        public_keys: crate::ledger::checkpoint_public_keys(st)
+            .await
+            .into_iter()
+            .filter_map(|pk| tollgate_ledger::VerifierKey::new(&l.origin, pk).ok())
+            .map(|k| k.to_string())
+            .collect(),
+    }
 }
 
 /// The latest signed checkpoint of a log: a C2SP tlog-checkpoint as a signed note.

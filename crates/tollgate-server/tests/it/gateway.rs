@@ -2226,6 +2226,13 @@ async fn every_call_lands_in_the_ledger_with_proofs_anyone_can_check() {
         logs["logs"][1]["size"], 2,
         "test usage goes to the test log only: {logs}"
     );
+    let one = app
+        .call(Method::GET, "/v1/ledger/live", None, None, &[])
+        .await;
+    assert_eq!(
+        one.body, logs["logs"][0],
+        "one log's status is its entry in the list"
+    );
 
     // A checkpoint covering all five is signed within a couple of seconds (bounded wait).
     let key_text = app

@@ -84,6 +84,7 @@ fn with_query(url: &str, a: &Tenant) -> String {
 /// per caller — the ledger test checks that another org reads none of an org's entries.
 const PUBLIC: &[&str] = &[
     "/problems/{slug}",
+    "/v1/ledger/{log}",
     "/v1/ledger/{log}/checkpoint",
     "/v1/ledger/{log}/checkpoints",
     "/v1/ledger/{log}/public-key",
