@@ -393,19 +393,19 @@ pub async fn checkpoint_public_keys(state: &AppState) -> Vec<[u8; 32]> {
     let ring = state.keyring.read().await;
     ring.records()
         .filter(|r| r.purpose == KeyPurpose::CheckpointSigning)
-        .filter_map(|r| r.public_key.as_deref())
-        .filter_map(|pk| <[u8; 32]>::try_from(pk).ok())
+        .filter_map(ed25519_public)
         .collect()
+}
+
+/// The raw Ed25519 public key of a keyring record.
+fn ed25519_public(r: &tollgate_keyring::KeyRecord) -> Option<[u8; 32]> {
+    <[u8; 32]>::try_from(r.public_key.as_deref()?).ok()
 }
 
 /// The note verifier key of the active checkpoint-signing key for `origin`.
 pub async fn current_verifier_key(state: &AppState, origin: &str) -> Option<String> {
     let ring = state.keyring.read().await;
-    let pk = ring
-        .active(KeyPurpose::CheckpointSigning)?
-        .public_key
-        .as_deref()?;
-    let pk = <[u8; 32]>::try_from(pk).ok()?;
+    let pk = ed25519_public(ring.active(KeyPurpose::CheckpointSigning)?)?;
     VerifierKey::new(origin, pk).ok().map(|k| k.to_string())
 }
 
@@ -427,11 +427,7 @@ impl NoteSigner for KeyringSigner {
     fn public_key(&self) -> [u8; 32] {
         let pk = self.state.upgrade().and_then(|state| {
             let ring = state.keyring.blocking_read();
-            let pk = ring
-                .active(KeyPurpose::CheckpointSigning)?
-                .public_key
-                .clone()?;
-            <[u8; 32]>::try_from(pk.as_slice()).ok()
+            ed25519_public(ring.active(KeyPurpose::CheckpointSigning)?)
         });
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(pk) = pk {
@@ -450,10 +446,7 @@ impl NoteSigner for KeyringSigner {
         let signature = ring
             .sign(KeyPurpose::CheckpointSigning, msg)
             .map_err(|e| fail(&e.to_string()))?;
-        let signed_with = ring
-            .get(signature.key_id)
-            .and_then(|r| r.public_key.as_deref())
-            .and_then(|pk| <[u8; 32]>::try_from(pk).ok());
+        let signed_with = ring.get(signature.key_id).and_then(ed25519_public);
         let announced = *self.last.lock().unwrap_or_else(|e| e.into_inner());
         if signed_with.is_none() || signed_with != announced {
             return Err(fail(
@@ -469,6 +462,18 @@ fn indexed_key(log: &str) -> String {
     format!("ledger_indexed:{log}")
 }
 
+/// How far the store's index covers `log`: entries `[0, n)` are indexed.
+pub async fn indexed_through(
+    tx: &mut tollgate_store::Tx,
+    log: &str,
+) -> Result<u64, tollgate_store::StoreError> {
+    Ok(tx
+        .get_meta(&indexed_key(log))
+        .await?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0))
+}
+
 /// Brings the store's usage index up to the logs' durable sizes, in batches of 1 000
 /// entries per transaction. Returns how many entries were indexed. A log shorter than
 /// what the index claims (a replaced data directory) has its index rebuilt.
@@ -481,11 +486,7 @@ pub async fn index(state: &AppState) -> Result<u64, crate::error::ApiError> {
     for log in ledger.logs() {
         let key = indexed_key(log.name);
         let mut tx = state.store.read().await?;
-        let mut next: u64 = tx
-            .get_meta(&key)
-            .await?
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+        let mut next = indexed_through(&mut tx, log.name).await?;
         drop(tx);
         let size = log.reader().size();
         if next > size {
@@ -672,13 +673,13 @@ fn merge_aggregate(stored: Option<Aggregate>, delta: &Aggregate) -> Aggregate {
 }
 
 /// UTC midnight of `t`'s day.
-fn day_start(t: time::OffsetDateTime) -> time::OffsetDateTime {
+pub(crate) fn day_start(t: time::OffsetDateTime) -> time::OffsetDateTime {
     t.to_offset(time::UtcOffset::UTC)
         .replace_time(time::Time::MIDNIGHT)
 }
 
 /// UTC midnight of the first of `t`'s month.
-fn month_start(t: time::OffsetDateTime) -> time::OffsetDateTime {
+pub(crate) fn month_start(t: time::OffsetDateTime) -> time::OffsetDateTime {
     let day = day_start(t);
     day.replace_day(1).unwrap_or(day)
 }
@@ -700,11 +701,7 @@ pub async fn apply_retention(
     let mut done = Vec::new();
     for log in ledger.logs() {
         let mut tx = state.store.read().await?;
-        let indexed: u64 = tx
-            .get_meta(&indexed_key(log.name))
-            .await?
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+        let indexed = indexed_through(&mut tx, log.name).await?;
         let newer = tx.usage_first_index_since(log.name, cutoff).await?;
         drop(tx);
         let checkpointed = log.reader().latest_checkpoint().map_or(0, |c| c.size);

@@ -275,11 +275,7 @@ async fn inclusion(
         (None, Some(id)) => {
             let mut tx = st.store.read().await?;
             let indexed = tx.usage_event_index(&name, &id).await?;
-            let indexed_upto: u64 = tx
-                .get_meta(&format!("ledger_indexed:{name}"))
-                .await?
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
+            let indexed_upto = crate::ledger::indexed_through(&mut tx, &name).await?;
             drop(tx);
             match indexed {
                 Some(i) => i,

@@ -382,16 +382,8 @@ async fn usage(
     let now = st.now();
     let from = match &q.from {
         Some(t) => parse_time(t).ok_or_else(|| field("/from", "must be an RFC 3339 timestamp"))?,
-        None => {
-            let day = now
-                .to_offset(time::UtcOffset::UTC)
-                .replace_time(time::Time::MIDNIGHT);
-            if period == "day" {
-                day
-            } else {
-                day.replace_day(1).unwrap_or(day)
-            }
-        }
+        None if period == "day" => crate::ledger::day_start(now),
+        None => crate::ledger::month_start(now),
     };
     let to = match &q.to {
         Some(t) => parse_time(t).ok_or_else(|| field("/to", "must be an RFC 3339 timestamp"))?,
@@ -401,11 +393,7 @@ async fn usage(
     let rows = tx
         .usage_aggregates(&sub.id.to_string(), log, period, from, to)
         .await?;
-    let indexed_through = tx
-        .get_meta(&format!("ledger_indexed:{log}"))
-        .await?
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let indexed_through = crate::ledger::indexed_through(&mut tx, log).await?;
     Ok(Json(UsageReport {
         subscription_id: sub.id.to_string(),
         log: log.to_owned(),
