@@ -71,6 +71,78 @@ pub mod exact {
     }
 }
 
+/// `BTreeMap<String, Decimal>` with decimal strings as values (`{"calls": "120000"}`).
+pub mod map {
+    use super::*;
+    use serde::ser::SerializeMap;
+    use std::collections::BTreeMap;
+
+    pub fn serialize<S: Serializer>(
+        v: &BTreeMap<String, Decimal>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(v.len()))?;
+        for (k, d) in v {
+            m.serialize_entry(k, &Ser(d))?;
+        }
+        m.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, Decimal>, D::Error> {
+        let raw: BTreeMap<String, De> = serde::Deserialize::deserialize(d)?;
+        Ok(raw.into_iter().map(|(k, v)| (k, v.0)).collect())
+    }
+}
+
+/// `BTreeMap<String, Vec<Decimal>>` with decimal strings (`{"payments": ["12.50"]}`).
+pub mod map_list {
+    use super::*;
+    use serde::ser::SerializeMap;
+    use std::collections::BTreeMap;
+
+    pub fn serialize<S: Serializer>(
+        v: &BTreeMap<String, Vec<Decimal>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(v.len()))?;
+        for (k, list) in v {
+            let list: Vec<Ser<'_>> = list.iter().map(Ser).collect();
+            m.serialize_entry(k, &list)?;
+        }
+        m.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, Vec<Decimal>>, D::Error> {
+        let raw: BTreeMap<String, Vec<De>> = serde::Deserialize::deserialize(d)?;
+        Ok(raw
+            .into_iter()
+            .map(|(k, v)| (k, v.into_iter().map(|x| x.0).collect()))
+            .collect())
+    }
+}
+
+/// A decimal written by [`serialize`], for collections of decimals.
+struct Ser<'a>(&'a Decimal);
+
+impl serde::Serialize for Ser<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serialize(self.0, s)
+    }
+}
+
+/// A decimal read by [`deserialize`], for collections of decimals.
+struct De(Decimal);
+
+impl<'de> serde::Deserialize<'de> for De {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<De, D::Error> {
+        deserialize(d).map(De)
+    }
+}
+
 struct V;
 
 impl de::Visitor<'_> for V {

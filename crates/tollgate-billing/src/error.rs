@@ -32,6 +32,9 @@ pub enum Error {
     /// An amount left the range of exact decimals (about 7.9 × 10^28).
     #[error("amount overflow in {0}")]
     Overflow(&'static str),
+    /// A quote's input does not fit the price book; names the meter at fault.
+    #[error("cannot quote meter {meter:?}: {problem}")]
+    InvalidQuote { meter: String, problem: String },
     /// An input that is not meaningful, e.g. a negative credit note amount.
     #[error("invalid input: {0}")]
     InvalidInput(String),

@@ -22,7 +22,9 @@
 //! and charge. A usage line cites its book (`{id, version, sha256}`), its meter, its
 //! quantity, its unit price or tier breakdown, and the events it counted (first and last
 //! time, count, SHA-256 of their ids); [`rate_usage_line`] recomputes any such line from
-//! the same events and book. Periods come from `tollgate_limits::period_bounds` (one
+//! the same events and book; [`quote`] prices expected usage ([`QuoteInput`]: quantities
+//! per meter, transaction amounts for percentages) into the lines one whole period's
+//! invoice would carry, through the same per-charge pricing function. Periods come from `tollgate_limits::period_bounds` (one
 //! period function for quotas and billing, DESIGN.md §3), composed into quarters and
 //! years by [`billing_period`]. Plan changes and cancellations are prorated to the
 //! second ([`prorate`]). Coupons, tax rates, prepaid credit, payouts ([`payout`],
@@ -51,6 +53,7 @@ mod model;
 mod payout;
 mod period;
 mod pricing;
+mod quote;
 mod rate;
 mod validate;
 
@@ -75,5 +78,6 @@ pub use pricing::{
     PercentageOutcome, PercentageTerms, Priced, TierUse, graduated_percentage, graduated_tiers,
     package, per_unit, percentage, volume_tiers,
 };
+pub use quote::{Quote, QuoteInput, quote};
 pub use rate::{BASE_CHARGE, RatingInput, event_ids_sha256, rate, rate_opening, rate_usage_line};
 pub use validate::{MAX_SCALE, ValidationProblem};

@@ -409,9 +409,9 @@ pub enum PriceModel {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Tier {
-    /// The tier covers quantities up to and including this one; `null` for the last
-    /// tier, which has no upper bound.
-    #[serde(with = "dec::opt")]
+    /// The tier covers quantities up to and including this one; `null` (or absent: TOML
+    /// has no null) for the last tier, which has no upper bound.
+    #[serde(default, with = "dec::opt")]
     #[schemars(with = "Option<DecimalString>")]
     pub up_to: Option<Decimal>,
     /// Price of one unit in this tier.
@@ -428,8 +428,9 @@ pub struct Tier {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PercentTier {
-    /// The tier covers cumulative amounts up to this one; `null` for the last tier.
-    #[serde(with = "dec::opt")]
+    /// The tier covers cumulative amounts up to this one; `null` (or absent) for the last
+    /// tier.
+    #[serde(default, with = "dec::opt")]
     #[schemars(with = "Option<DecimalString>")]
     pub up_to: Option<Decimal>,
     /// Percent of the amount within this tier, 0–100.

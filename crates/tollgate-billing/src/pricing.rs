@@ -58,28 +58,24 @@ pub(crate) struct TierSpec {
     pub flat_fee: Decimal,
 }
 
-pub(crate) fn unit_tiers(tiers: &[Tier]) -> Vec<TierSpec> {
-    tiers
-        .iter()
-        .map(|t| TierSpec {
-            up_to: t.up_to,
-            unit_price: t.unit_price,
-            flat_fee: t.flat_fee.unwrap_or_default(),
-        })
-        .collect()
+/// A book's tiers as [`TierSpec`]s, converted as they are walked: pricing a quantity
+/// allocates nothing but its breakdown.
+pub(crate) fn unit_tiers(tiers: &[Tier]) -> impl ExactSizeIterator<Item = TierSpec> + '_ {
+    tiers.iter().map(|t| TierSpec {
+        up_to: t.up_to,
+        unit_price: t.unit_price,
+        flat_fee: t.flat_fee.unwrap_or_default(),
+    })
 }
 
 /// Percent tiers as unit tiers whose unit is one unit of amount and whose price is the
 /// rate (`percent / 100`, exact).
-pub(crate) fn percent_tiers(tiers: &[PercentTier]) -> Vec<TierSpec> {
-    tiers
-        .iter()
-        .map(|t| TierSpec {
-            up_to: t.up_to,
-            unit_price: t.percent / Decimal::ONE_HUNDRED,
-            flat_fee: t.flat_fee.unwrap_or_default(),
-        })
-        .collect()
+pub(crate) fn percent_tiers(tiers: &[PercentTier]) -> impl ExactSizeIterator<Item = TierSpec> + '_ {
+    tiers.iter().map(|t| TierSpec {
+        up_to: t.up_to,
+        unit_price: t.percent / Decimal::ONE_HUNDRED,
+        flat_fee: t.flat_fee.unwrap_or_default(),
+    })
 }
 
 /// `quantity × unit_price`.
@@ -110,10 +106,20 @@ pub fn package(
 
 /// Graduated tiers: the units in each tier at that tier's price, plus the flat fee of
 /// every tier the quantity entered (a quantity of 0 enters none).
-pub(crate) fn graduated(quantity: Decimal, tiers: &[TierSpec]) -> Result<Priced, Error> {
+pub(crate) fn graduated<I>(quantity: Decimal, tiers: I) -> Result<Priced, Error>
+where
+    I: IntoIterator<Item = TierSpec>,
+    I::IntoIter: ExactSizeIterator,
+{
+    let tiers = tiers.into_iter();
     let mut out = Priced {
         amount: Decimal::ZERO,
-        tiers: Vec::new(),
+        // At most one entry per tier: one allocation, none while walking.
+        tiers: Vec::with_capacity(if quantity > Decimal::ZERO {
+            tiers.len()
+        } else {
+            0
+        }),
     };
     let mut from = Decimal::ZERO;
     for t in tiers {
@@ -142,7 +148,10 @@ pub(crate) fn graduated(quantity: Decimal, tiers: &[TierSpec]) -> Result<Priced,
 
 /// Volume tiers: every unit at the price of the tier the whole quantity falls in, plus
 /// that tier's flat fee (a quantity of 0 costs nothing).
-pub(crate) fn volume(quantity: Decimal, tiers: &[TierSpec]) -> Result<Priced, Error> {
+pub(crate) fn volume(
+    quantity: Decimal,
+    tiers: impl IntoIterator<Item = TierSpec>,
+) -> Result<Priced, Error> {
     if quantity <= Decimal::ZERO {
         return Ok(Priced {
             amount: Decimal::ZERO,
@@ -174,17 +183,17 @@ pub(crate) fn volume(quantity: Decimal, tiers: &[TierSpec]) -> Result<Priced, Er
 
 /// Public entry to [`graduated`] over a book's tiers.
 pub fn graduated_tiers(quantity: Decimal, tiers: &[Tier]) -> Result<Priced, Error> {
-    graduated(quantity, &unit_tiers(tiers))
+    graduated(quantity, unit_tiers(tiers))
 }
 
 /// Public entry to [`volume`] over a book's tiers.
 pub fn volume_tiers(quantity: Decimal, tiers: &[Tier]) -> Result<Priced, Error> {
-    volume(quantity, &unit_tiers(tiers))
+    volume(quantity, unit_tiers(tiers))
 }
 
 /// A graduated percentage over the cumulative amount of the period.
 pub fn graduated_percentage(total_amount: Decimal, tiers: &[PercentTier]) -> Result<Priced, Error> {
-    graduated(total_amount, &percent_tiers(tiers))
+    graduated(total_amount, percent_tiers(tiers))
 }
 
 /// The terms of a per-event percentage fee.
@@ -331,26 +340,26 @@ mod tests {
     fn graduated_prices_each_unit_in_its_tier() {
         // 12 000 units: tier 1 1 000 × 0 = 0; tier 2 9 000 × 0.002 = 18 + flat 5 = 23;
         // tier 3 2 000 × 0.001 = 2 + flat 20 = 22. Total 45.
-        let p = graduated(d("12000"), &ladder()).unwrap();
+        let p = graduated(d("12000"), ladder()).unwrap();
         assert_eq!(p.amount, d("45"));
         let amounts: Vec<_> = p.tiers.iter().map(|t| t.amount).collect();
         assert_eq!(amounts, vec![d("0"), d("23"), d("22")]);
         assert_eq!(p.tiers[2].from, d("10000"));
         assert_eq!(p.tiers[2].to, None);
         // 1 000 units stay in the first tier: the second tier's flat fee is not due.
-        assert_eq!(graduated(d("1000"), &ladder()).unwrap().amount, d("0"));
+        assert_eq!(graduated(d("1000"), ladder()).unwrap().amount, d("0"));
         // 1 001 units enter tier 2: 1 × 0.002 + 5 = 5.002.
-        assert_eq!(graduated(d("1001"), &ladder()).unwrap().amount, d("5.002"));
-        assert!(graduated(d("0"), &ladder()).unwrap().tiers.is_empty());
+        assert_eq!(graduated(d("1001"), ladder()).unwrap().amount, d("5.002"));
+        assert!(graduated(d("0"), ladder()).unwrap().tiers.is_empty());
     }
 
     #[test]
     fn volume_prices_all_units_at_the_reached_tier() {
         // 12 000 units fall in tier 3: 12 000 × 0.001 + 20 = 32.
-        assert_eq!(volume(d("12000"), &ladder()).unwrap().amount, d("32"));
+        assert_eq!(volume(d("12000"), ladder()).unwrap().amount, d("32"));
         // 10 000 units fall in tier 2 (bounds are inclusive): 10 000 × 0.002 + 5 = 25.
-        assert_eq!(volume(d("10000"), &ladder()).unwrap().amount, d("25"));
-        assert_eq!(volume(d("0"), &ladder()).unwrap().amount, d("0"));
+        assert_eq!(volume(d("10000"), ladder()).unwrap().amount, d("25"));
+        assert_eq!(volume(d("0"), ladder()).unwrap().amount, d("0"));
     }
 
     #[test]

@@ -58,15 +58,15 @@ pub fn event_ids_sha256<'a>(ids: impl IntoIterator<Item = &'a str>) -> String {
 }
 
 /// A validated book with what rating needs of it computed once.
-struct BookCtx<'a> {
-    book: &'a PriceBook,
-    reference: PriceBookRef,
-    minor: u32,
+pub(crate) struct BookCtx<'a> {
+    pub(crate) book: &'a PriceBook,
+    pub(crate) reference: PriceBookRef,
+    pub(crate) minor: u32,
     meters: BTreeMap<&'a str, CompiledMeter>,
 }
 
 impl<'a> BookCtx<'a> {
-    fn new(book: &'a PriceBook) -> Result<BookCtx<'a>, Error> {
+    pub(crate) fn new(book: &'a PriceBook) -> Result<BookCtx<'a>, Error> {
         book.validate()
             .map_err(|problems| Error::InvalidPriceBook {
                 id: book.id.clone(),
@@ -86,9 +86,49 @@ impl<'a> BookCtx<'a> {
         })
     }
 
-    fn round(&self, amount: Decimal) -> Decimal {
+    pub(crate) fn round(&self, amount: Decimal) -> Decimal {
         round(amount, self.minor, self.book.rounding)
     }
+}
+
+/// A base fee line of `ctx`'s book for `amount` (a whole period's fee, a prorated part
+/// of one, or a negative credit), rounded once. Callers add the period and proration.
+pub(crate) fn base_fee_line(ctx: &BookCtx<'_>, kind: LineKind, amount: Decimal) -> InvoiceLine {
+    let what = match kind {
+        LineKind::ProrationCredit => "Unused time of base fee",
+        LineKind::ProrationCharge => "Prorated base fee",
+        _ => "Base fee",
+    };
+    let mut line = InvoiceLine::new(
+        kind,
+        format!("{what} — {} {}", ctx.book.id, ctx.book.version),
+    );
+    line.price_book = Some(ctx.reference.clone());
+    line.charge = Some(BASE_CHARGE.into());
+    line.amount_unrounded = amount;
+    line.amount = ctx.round(amount);
+    line
+}
+
+/// The shortfall line up to a minimum commitment, `None` when `spend` reaches it.
+/// `spend` is what the period's base fees (exact) and usage lines (rounded) came to.
+pub(crate) fn shortfall_line(
+    reference: &PriceBookRef,
+    commitment: Decimal,
+    spend: Decimal,
+    minor: u32,
+    mode: RoundingMode,
+) -> Option<InvoiceLine> {
+    if spend >= commitment {
+        return None;
+    }
+    let amount = commitment - spend;
+    let mut line = InvoiceLine::new(LineKind::Shortfall, "Minimum commitment shortfall".into());
+    line.price_book = Some(reference.clone());
+    line.base_amount = Some(spend);
+    line.amount_unrounded = amount;
+    line.amount = round(amount, minor, mode);
+    Some(line)
 }
 
 /// Rates one usage charge of one price book over `events`: the line `rate` puts on the
@@ -172,6 +212,34 @@ fn usage_line(
         Aggregate::Max => max.unwrap_or_default(),
         Aggregate::UniqueCount => Decimal::from(distinct.len()),
     };
+    let mut line = price_charge(ctx, charge, quantity, &amounts)?;
+    line.term_sheet = Some(term_sheet.to_string());
+    line.service_period = Some(service_period);
+    line.late = late;
+    line.events = Some(EventRange {
+        first,
+        last,
+        count,
+        ids_sha256: hex::encode(hasher.finalize()),
+    });
+    Ok(Some(line))
+}
+
+/// Prices one usage charge for a measured quantity: the one pricing path of the crate.
+/// [`rate`] and [`rate_usage_line`] call it with what they aggregated from events,
+/// [`crate::quote`] with the quantities it is given, so a quote and an invoice price the
+/// same usage the same way, down to the tier breakdown and the rounding.
+///
+/// `amounts` are the per-event transaction amounts in event order; only `percentage`
+/// charges read them (every other model prices `quantity`). The line carries the book,
+/// charge, meter, quantity, free units, unit price or tiers, percentage detail and the
+/// amount rounded once; the caller adds what it knows of events and periods.
+pub(crate) fn price_charge(
+    ctx: &BookCtx<'_>,
+    charge: &Charge,
+    quantity: Decimal,
+    amounts: &[Decimal],
+) -> Result<InvoiceLine, Error> {
     let mut line = InvoiceLine::new(
         LineKind::Usage,
         charge
@@ -180,11 +248,8 @@ fn usage_line(
             .unwrap_or_else(|| charge.id.clone()),
     );
     line.price_book = Some(ctx.reference.clone());
-    line.term_sheet = Some(term_sheet.to_string());
     line.charge = Some(charge.id.clone());
     line.meter = Some(charge.meter.clone());
-    line.service_period = Some(service_period);
-    line.late = late;
     line.quantity = Some(quantity);
     let free = charge.free_units.unwrap_or_default();
     let billable = (quantity - free).max(Decimal::ZERO);
@@ -229,7 +294,7 @@ fn usage_line(
                 free_events: *free_events,
                 free_amount: *free_amount,
             };
-            let o = pricing::percentage(amounts, &terms)?;
+            let o = pricing::percentage(amounts.iter().copied(), &terms)?;
             let amount = o.amount;
             line.percent = Some(*percent);
             line.percentage = Some(o);
@@ -241,15 +306,9 @@ fn usage_line(
             p.amount
         }
     };
-    line.events = Some(EventRange {
-        first,
-        last,
-        count,
-        ids_sha256: hex::encode(hasher.finalize()),
-    });
     line.amount_unrounded = amount;
     line.amount = ctx.round(amount);
-    Ok(Some(line))
+    Ok(line)
 }
 
 /// The plan a subscription is on, as `(from, term sheet)` steps in time order.
@@ -391,18 +450,8 @@ impl<'a> Rater<'a> {
             return Ok(None);
         };
         let amount = prorate(fee.amount, &part, whole)? * sign;
-        let what = match kind {
-            LineKind::ProrationCredit => "Unused time of base fee",
-            LineKind::ProrationCharge => "Prorated base fee",
-            _ => "Base fee",
-        };
-        let mut line = InvoiceLine::new(
-            kind,
-            format!("{what} — {} {}", ctx.book.id, ctx.book.version),
-        );
-        line.price_book = Some(ctx.reference.clone());
+        let mut line = base_fee_line(ctx, kind, amount);
         line.term_sheet = Some(term_sheet.to_string());
-        line.charge = Some(BASE_CHARGE.into());
         line.service_period = Some(part);
         if part.seconds() != whole.seconds() {
             line.proration = Some(Proration {
@@ -411,8 +460,6 @@ impl<'a> Rater<'a> {
                 full_amount: fee.amount,
             });
         }
-        line.amount_unrounded = amount;
-        line.amount = ctx.round(amount);
         Ok(Some(line))
     }
 }
@@ -556,16 +603,9 @@ pub fn rate(input: &RatingInput<'_>) -> Result<RatedInvoice, Error> {
             let served_span = Span::new(first_seg.start, last_seg.end);
             let commit = prorate(commit, &served_span, &period)?;
             let spend = add(base_cost, current_usage)?;
-            if spend < commit {
-                let amount = commit - spend;
-                let mut line =
-                    InvoiceLine::new(LineKind::Shortfall, "Minimum commitment shortfall".into());
-                line.price_book = Some(ctx.reference.clone());
+            if let Some(mut line) = shortfall_line(&ctx.reference, commit, spend, minor, mode) {
                 line.term_sheet = Some(ts.to_string());
                 line.service_period = Some(served_span);
-                line.base_amount = Some(spend);
-                line.amount_unrounded = amount;
-                line.amount = round(amount, minor, mode);
                 lines.push(line);
             }
         }
@@ -716,8 +756,12 @@ fn finish(f: Finish<'_>) -> Result<RatedInvoice, Error> {
                 ((*amount).min(base), None)
             }
         };
-        // Never more than what it applies to, even after rounding up.
-        let rounded = round(unrounded, minor, mode).min(base);
+        // The line is the negative amount, and it is that amount that is rounded: with
+        // `ceiling` a discount of −0.0062 rounds to 0.00 (toward +∞), not to −0.01 as
+        // rounding its magnitude would give. Never more than what it applies to, even
+        // after rounding away from zero.
+        let line_amount = round(-unrounded, minor, mode).max(-base);
+        let rounded = -line_amount;
         for &i in &targets {
             let share = mul(rounded, lines[i].amount - allocated[i])? / base;
             allocated[i] = add(allocated[i], share)?;
@@ -727,7 +771,7 @@ fn finish(f: Finish<'_>) -> Result<RatedInvoice, Error> {
         line.percent = percent;
         line.base_amount = Some(base);
         line.amount_unrounded = -unrounded;
-        line.amount = -rounded;
+        line.amount = line_amount;
         if !rounded.is_zero() {
             lines.push(line);
         }

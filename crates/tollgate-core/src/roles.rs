@@ -65,6 +65,8 @@ pub enum Action {
     DecideSubscriptions,
     /// Read the org's audit log.
     ReadAudit,
+    /// Issue credit notes, mark invoices paid or void, manage test clocks (billing).
+    ManageBilling,
 }
 
 impl Role {
@@ -75,7 +77,7 @@ impl Role {
             Role::Owner => true,
             Role::Admin => action != DeleteOrg,
             Role::Developer => matches!(action, Read | ManageApis | ManageApps | Subscribe),
-            Role::Billing => matches!(action, Read),
+            Role::Billing => matches!(action, Read | ManageBilling),
             Role::Auditor => matches!(action, Read | ReadAudit),
         }
     }
@@ -113,5 +115,8 @@ mod tests {
         assert!(!Role::Developer.allows(Action::ReadAudit));
         assert!(!Role::Developer.allows(Action::ManagePlans));
         assert!(!Role::Billing.allows(Action::ManageApis));
+        assert!(Role::Billing.allows(Action::ManageBilling));
+        assert!(!Role::Developer.allows(Action::ManageBilling));
+        assert!(!MarketplaceRole::Auditor.allows(Action::ManageBilling));
     }
 }

@@ -66,7 +66,10 @@ pub async fn sign(
         sheet_id: terms.sheet_id.clone(),
         sheet_version: terms.version.clone(),
         accepted_by: caller.user.id,
-        accepted_at: state.now().format(&Rfc3339).map_err(ApiError::internal)?,
+        // A subscription on a test clock accepts at the clock's time (billing reads it).
+        accepted_at: crate::billing::now_for(state, sub.id)
+            .format(&Rfc3339)
+            .map_err(ApiError::internal)?,
         ip: origin.ip.clone(),
         user_agent: origin.user_agent.clone(),
     };

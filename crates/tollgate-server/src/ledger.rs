@@ -192,6 +192,11 @@ pub struct Ledger {
     /// the index, what the ingestion API deduplicates against. Held across a whole
     /// ingestion batch, so two batches cannot both accept the same event.
     pub(crate) reported: tokio::sync::Mutex<std::collections::HashSet<(String, String)>>,
+    /// The frozen time of each test subscription on a test clock: its usage events carry
+    /// that time instead of the gateway's (billing::Clocks keeps it current).
+    pub(crate) clocks: std::sync::RwLock<
+        std::collections::HashMap<tollgate_core::SubscriptionId, time::OffsetDateTime>,
+    >,
 }
 
 /// Why the ledger did not open.
@@ -304,6 +309,7 @@ impl Ledger {
             source: format!("/tollgate/{prefix}/gateway"),
             logs: [live, test],
             reported: Default::default(),
+            clocks: Default::default(),
             retention: config.retention,
         })
     }
@@ -335,9 +341,36 @@ impl Ledger {
     ) {
         let mut event = gateway_event(&self.source, record);
         event.data.client_ip_hash = client_ip_hash;
+        if record.mode == KeyMode::Test
+            && let Some(t) = self.clock_time(record.subscription_id)
+        {
+            event.time = format_time(t);
+        }
         self.log_of(record.mode)
             .append(event.leaf(), Ack::Gateway(ack))
             .await;
+    }
+
+    /// The frozen time of a subscription's test clock, if it runs on one.
+    pub fn clock_time(&self, sub: tollgate_core::SubscriptionId) -> Option<time::OffsetDateTime> {
+        let clocks = self.clocks.read().unwrap_or_else(|p| p.into_inner());
+        if clocks.is_empty() {
+            return None;
+        }
+        clocks.get(&sub).copied()
+    }
+
+    /// Sets (or, with `None`, forgets) a subscription's test-clock time.
+    pub fn set_clock_time(
+        &self,
+        sub: tollgate_core::SubscriptionId,
+        at: Option<time::OffsetDateTime>,
+    ) {
+        let mut clocks = self.clocks.write().unwrap_or_else(|p| p.into_inner());
+        match at {
+            Some(t) => clocks.insert(sub, t),
+            None => clocks.remove(&sub),
+        };
     }
 
     /// The configured retention of entry bodies.

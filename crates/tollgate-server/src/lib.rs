@@ -10,9 +10,11 @@
 
 pub mod acceptance;
 pub mod auth;
+pub mod billing;
 pub mod error;
 pub mod extract;
 mod idempotency;
+pub mod invoice_render;
 pub mod jobs;
 pub mod ledger;
 pub mod metering;
@@ -23,6 +25,8 @@ pub mod policy;
 pub mod routes;
 pub mod snapshot;
 pub mod state;
+pub mod webhooks;
+pub mod webhooks_out;
 
 use crate::error::{ApiError, PendingProblem, ProblemContext, problem_response};
 use axum::Router;
@@ -89,6 +93,8 @@ pub fn admin_router(state: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) 
         .merge(routes::signing_keys::router())
         .merge(routes::ledger::router())
         .merge(routes::usage::router())
+        .merge(routes::billing::router())
+        .merge(routes::webhooks::router())
         .merge(routes::audit::router())
         .merge(routes::meta::router())
         .split_for_parts();
@@ -255,8 +261,14 @@ pub async fn serve(
             .await
             .map_err(|e| std::io::Error::other(format!("usage index: {}", e.detail)))?;
         tracing::info!(entries = n, "usage index caught up");
+        // Usage events of test-clocked subscriptions carry their clock's time.
+        billing::load_clocks(&state)
+            .await
+            .map_err(|e| std::io::Error::other(format!("test clocks: {}", e.detail)))?;
     }
     let indexer = ledger::spawn_indexer(state.clone(), Duration::from_millis(500));
+    // Stops by itself once shutdown begins (`state.draining`).
+    let _webhooks = webhooks::spawn(state.clone(), webhooks::WorkerConfig::default());
     // After a crash, quota counts saved a few seconds before it are raised to what the
     // ledger proves was served (needs the snapshot, which is live by now).
     let recovered = metering::recover_quotas(&state)

@@ -12,10 +12,16 @@
 //! and run on either backend by the [`on_tx!`] macro, which expands the same code for
 //! each connection type. Queries whose dialects differ say so where they branch.
 
+mod billing;
 mod repo;
 pub mod testing;
 mod usage;
+pub mod webhooks;
 
+pub use billing::{
+    BillingAccount, BillingAnchor, CreditNoteRecord, InvoiceFilter, InvoiceRecord, PayoutRecord,
+    TestClock, WalletEntry,
+};
 pub use repo::*;
 pub use usage::{Aggregate, AggregateKey, UsageIndexRow};
 

@@ -14,18 +14,22 @@
 //!   `move` → `suspend`, a higher sensitivity, consent now required.
 //! - **Mixed** — one clause moved both ways (hours added on Monday and removed on
 //!   Friday, a different set of regions, a time zone change of the windows).
-//! - **PriceUp / PriceDown** — an inline price leaf changed where the two versions are
-//!   comparable: same path, both numbers (or decimal strings), and a key that names a
-//!   price (`price`, `amount`, `fee`, `cost`, `minimum`, `commitment`, `rate`) —
-//!   up is PriceUp — or an allowance (`free`, `included`, `allowance`, `discount`) — up
-//!   is PriceDown.
-//! - **PriceChanged** — any other pricing change: a leaf added or removed, a value of
-//!   another kind, a key not recognised above, a reference to another price version.
+//! - **PriceUp / PriceDown** — an amount of two inline price books in the same currency
+//!   moved: the base fee, the minimum commitment, a unit, package or tier price, a flat,
+//!   fixed, least or largest fee, a percentage — up is PriceUp; an allowance (free units,
+//!   free events or amount, trial days, a bigger package) — up is PriceDown. Charges,
+//!   meters and tiers are matched by id and position; a charge added is PriceUp, removed
+//!   PriceDown. Tiers whose bounds moved are judged by what every quantity costs: dearer
+//!   or equal everywhere is PriceUp, cheaper or equal PriceDown.
+//! - **PriceChanged** — any other pricing change: the currency (and then every amount),
+//!   the pricing model of a charge, a meter, the billing cycle or rounding, the timing of
+//!   the base fee, the plan-change policy, tiers dearer for some quantities and cheaper
+//!   for others, a reference to another price version, inline prices for a reference.
 //! - **TextOnly** — the human text: a section added, removed, changed or moved; the
 //!   title; the language.
 //! - **Neutral** — identity and bookkeeping: id, version, effective date, jurisdiction,
 //!   governing law, limit groups of an operation, the quota time zone, the SLA window,
-//!   windows whose coverage is the same.
+//!   windows whose coverage is the same, a price book's id, version and grace hours.
 
 use crate::model::*;
 use crate::validate::{OperationFacts, ValidatedSheet};
@@ -33,6 +37,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
+use tollgate_billing::{PercentTier, PriceBook, PriceModel, Tier};
 
 /// How a change affects the subscriber (see the module documentation for the rules).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -73,7 +78,7 @@ pub fn diff(old: &ValidatedSheet, new: &ValidatedSheet) -> Vec<Change> {
     limits(&mut d, &o.limits, &n.limits);
     windows(&mut d, o.windows.as_ref(), n.windows.as_ref());
     sla(&mut d, o.sla.as_ref(), n.sla.as_ref());
-    pricing(&mut d, o.pricing.as_ref(), n.pricing.as_ref());
+    pricing(&mut d, old, new);
     notice(&mut d, &o.notice, &n.notice);
     d.0
 }
@@ -693,103 +698,426 @@ fn sla(d: &mut Differ, o: Option<&Sla>, n: Option<&Sla>) {
     }
 }
 
-fn as_decimal(v: &Value) -> Option<Decimal> {
-    match v {
-        Value::Number(n) => n.to_string().parse().ok(),
-        Value::String(s) => Decimal::from_str_exact(s.trim()).ok(),
-        _ => None,
+fn pricing(d: &mut Differ, old: &ValidatedSheet, new: &ValidatedSheet) {
+    if let (Some(a), Some(b)) = (old.price_book(), new.price_book()) {
+        price_books(d, a, b);
+        return;
     }
-}
-
-fn leaves(prefix: &str, v: &Value, out: &mut BTreeMap<String, Value>) {
-    match v {
-        Value::Object(m) => {
-            for (k, x) in m {
-                leaves(&format!("{prefix}.{k}"), x, out);
-            }
-        }
-        Value::Array(a) => {
-            for (i, x) in a.iter().enumerate() {
-                leaves(&format!("{prefix}[{i}]"), x, out);
-            }
-        }
-        _ => {
-            out.insert(prefix.to_owned(), v.clone());
-        }
-    }
-}
-
-fn price_direction(path: &str) -> Option<bool> {
-    let key = path
-        .rsplit(['.', '['])
-        .find(|k| !k.ends_with(']'))
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    const ALLOWANCE: [&str; 4] = ["free", "included", "allowance", "discount"];
-    const PRICE: [&str; 7] = [
-        "price",
-        "amount",
-        "fee",
-        "cost",
-        "minimum",
-        "commitment",
-        "rate",
-    ];
-    if ALLOWANCE.iter().any(|w| key.contains(w)) {
-        Some(false)
-    } else if PRICE.iter().any(|w| key.contains(w)) {
-        Some(true)
-    } else {
-        None
-    }
-}
-
-fn pricing(d: &mut Differ, o: Option<&Pricing>, n: Option<&Pricing>) {
-    use ChangeKind::*;
-    match (o, n) {
-        (Some(Pricing::Inline(a)), Some(Pricing::Inline(b))) => {
-            let (mut la, mut lb) = (BTreeMap::new(), BTreeMap::new());
-            leaves("pricing", a, &mut la);
-            leaves("pricing", b, &mut lb);
-            let keys: BTreeSet<&String> = la.keys().chain(lb.keys()).collect();
-            for k in keys {
-                let (x, y) = (la.get(k), lb.get(k));
-                if x == y {
-                    continue;
-                }
-                let kind = match (
-                    x.and_then(as_decimal),
-                    y.and_then(as_decimal),
-                    price_direction(k),
-                ) {
-                    (Some(p), Some(q), Some(up_is_price_up)) if p != q => {
-                        if (q > p) == up_is_price_up {
-                            PriceUp
-                        } else {
-                            PriceDown
-                        }
-                    }
-                    (Some(p), Some(q), _) if p == q => continue,
-                    _ => PriceChanged,
-                };
-                let summary = match (x, y) {
-                    (Some(x), Some(y)) => format!("{k}: {y} instead of {x}"),
-                    (None, Some(y)) => format!("{k}: {y} added"),
-                    (Some(x), None) => format!("{k}: {x} removed"),
-                    (None, None) => continue,
-                };
-                d.push(k.clone(), x, y, kind, summary);
-            }
-        }
-        (a, b) if a != b => d.push(
+    let (a, b) = (old.sheet().pricing.as_ref(), new.sheet().pricing.as_ref());
+    if a != b {
+        d.push(
             "pricing",
             a,
             b,
-            PriceChanged,
+            ChangeKind::PriceChanged,
             "the prices refer to another price version or form",
-        ),
-        _ => {}
+        );
     }
+}
+
+/// Compares amounts of two books: whether they share a currency.
+struct Prices<'a> {
+    d: &'a mut Differ,
+    comparable: bool,
+}
+
+impl Prices<'_> {
+    /// An amount where more costs the subscriber more (`up_costs_more`) or less (an
+    /// allowance). `None` is `absent`: zero for most, no cap for a largest fee.
+    fn amount(
+        &mut self,
+        path: &str,
+        o: Option<Decimal>,
+        n: Option<Decimal>,
+        absent: Decimal,
+        up_costs_more: bool,
+    ) {
+        let (x, y) = (o.unwrap_or(absent), n.unwrap_or(absent));
+        if x == y {
+            return;
+        }
+        let kind = if !self.comparable {
+            ChangeKind::PriceChanged
+        } else if (y > x) == up_costs_more {
+            ChangeKind::PriceUp
+        } else {
+            ChangeKind::PriceDown
+        };
+        let text = |v: Option<Decimal>| v.map(|v| v.normalize().to_string());
+        let words = |v: Option<Decimal>| text(v).unwrap_or_else(|| "none".into());
+        let summary = format!("{path}: {} instead of {}", words(n), words(o));
+        self.d
+            .push(path, text(o).as_ref(), text(n).as_ref(), kind, summary);
+    }
+
+    fn price(&mut self, path: &str, o: Decimal, n: Decimal) {
+        self.amount(path, Some(o), Some(n), Decimal::ZERO, true);
+    }
+
+    /// Any other field: changed is `kind`.
+    fn other<T: Serialize + PartialEq + std::fmt::Debug>(
+        &mut self,
+        path: &str,
+        o: &T,
+        n: &T,
+        kind: ChangeKind,
+    ) {
+        self.d.field(path, o, n, kind);
+    }
+}
+
+fn price_books(d: &mut Differ, a: &PriceBook, b: &PriceBook) {
+    use ChangeKind::*;
+    let mut p = Prices {
+        d,
+        comparable: a.currency == b.currency,
+    };
+    p.other("pricing.id", &a.id, &b.id, Neutral);
+    p.other("pricing.version", &a.version, &b.version, Neutral);
+    p.other("pricing.currency", &a.currency, &b.currency, PriceChanged);
+    p.other("pricing.rounding", &a.rounding, &b.rounding, PriceChanged);
+    p.other(
+        "pricing.billing_cycle",
+        &a.billing_cycle,
+        &b.billing_cycle,
+        PriceChanged,
+    );
+    p.amount(
+        "pricing.trial_days",
+        Some(a.trial_days.into()),
+        Some(b.trial_days.into()),
+        Decimal::ZERO,
+        false,
+    );
+    p.other(
+        "pricing.grace_hours",
+        &a.grace_hours,
+        &b.grace_hours,
+        Neutral,
+    );
+    let fee = |x: &PriceBook| x.base_fee.as_ref().map(|f| f.amount);
+    p.amount(
+        "pricing.base_fee.amount",
+        fee(a),
+        fee(b),
+        Decimal::ZERO,
+        true,
+    );
+    if let (Some(x), Some(y)) = (&a.base_fee, &b.base_fee) {
+        p.other(
+            "pricing.base_fee.timing",
+            &x.timing,
+            &y.timing,
+            PriceChanged,
+        );
+    }
+    p.amount(
+        "pricing.minimum_commitment",
+        a.minimum_commitment,
+        b.minimum_commitment,
+        Decimal::ZERO,
+        true,
+    );
+    p.other(
+        "pricing.plan_changes",
+        &a.plan_changes,
+        &b.plan_changes,
+        PriceChanged,
+    );
+
+    let meters = |x: &PriceBook| -> BTreeMap<String, Value> {
+        x.meters.iter().map(|m| (m.id.clone(), val(m))).collect()
+    };
+    let (om, nm) = (meters(a), meters(b));
+    for id in om.keys().chain(nm.keys()).collect::<BTreeSet<_>>() {
+        let (x, y) = (om.get(id), nm.get(id));
+        if x != y {
+            let what = match (x, y) {
+                (None, _) => "added",
+                (_, None) => "removed",
+                _ => "changed: it measures other usage",
+            };
+            p.d.push(
+                format!("pricing.meters.{id}"),
+                x,
+                y,
+                PriceChanged,
+                format!("meter `{id}` {what}"),
+            );
+        }
+    }
+
+    for c in &a.charges {
+        let path = format!("pricing.charges.{}", c.id);
+        let Some(n) = b.charges.iter().find(|n| n.id == c.id) else {
+            p.d.push(
+                path,
+                Some(c),
+                None,
+                PriceDown,
+                format!("charge `{}` is no longer charged", c.id),
+            );
+            continue;
+        };
+        p.other(
+            &format!("{path}.description"),
+            &c.description,
+            &n.description,
+            TextOnly,
+        );
+        p.other(&format!("{path}.meter"), &c.meter, &n.meter, PriceChanged);
+        p.amount(
+            &format!("{path}.free_units"),
+            c.free_units,
+            n.free_units,
+            Decimal::ZERO,
+            false,
+        );
+        price_models(&mut p, &format!("{path}.price"), &c.price, &n.price);
+    }
+    for c in &b.charges {
+        if !a.charges.iter().any(|o| o.id == c.id) {
+            p.d.push(
+                format!("pricing.charges.{}", c.id),
+                None,
+                Some(c),
+                PriceUp,
+                format!("new charge `{}`", c.id),
+            );
+        }
+    }
+}
+
+fn model_name(m: &PriceModel) -> String {
+    val(m)
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn price_models(p: &mut Prices<'_>, path: &str, o: &PriceModel, n: &PriceModel) {
+    use PriceModel::*;
+    let zero = Decimal::ZERO;
+    match (o, n) {
+        (PerUnit { unit_price: x }, PerUnit { unit_price: y }) => {
+            p.price(&format!("{path}.unit_price"), *x, *y);
+        }
+        (
+            Package {
+                package_size: xs,
+                package_price: xp,
+            },
+            Package {
+                package_size: ys,
+                package_price: yp,
+            },
+        ) => {
+            p.amount(
+                &format!("{path}.package_size"),
+                Some(*xs),
+                Some(*ys),
+                zero,
+                false,
+            );
+            p.price(&format!("{path}.package_price"), *xp, *yp);
+        }
+        (Graduated { tiers: x }, Graduated { tiers: y }) => {
+            unit_tiers(p, path, x, y, false);
+        }
+        (Volume { tiers: x }, Volume { tiers: y }) => unit_tiers(p, path, x, y, true),
+        (
+            Percentage {
+                percent: xp,
+                fixed_fee: xf,
+                min_fee: xmin,
+                max_fee: xmax,
+                free_events: xe,
+                free_amount: xa,
+            },
+            Percentage {
+                percent: yp,
+                fixed_fee: yf,
+                min_fee: ymin,
+                max_fee: ymax,
+                free_events: ye,
+                free_amount: ya,
+            },
+        ) => {
+            p.price(&format!("{path}.percent"), *xp, *yp);
+            p.amount(&format!("{path}.fixed_fee"), *xf, *yf, zero, true);
+            p.amount(&format!("{path}.min_fee"), *xmin, *ymin, zero, true);
+            // No largest fee is no cap at all.
+            p.amount(&format!("{path}.max_fee"), *xmax, *ymax, Decimal::MAX, true);
+            let events = |e: &Option<u64>| e.map(Decimal::from);
+            p.amount(
+                &format!("{path}.free_events"),
+                events(xe),
+                events(ye),
+                zero,
+                false,
+            );
+            p.amount(&format!("{path}.free_amount"), *xa, *ya, zero, false);
+        }
+        (GraduatedPercentage { tiers: x }, GraduatedPercentage { tiers: y }) => {
+            let steps = |t: &[PercentTier]| -> Vec<Step> {
+                t.iter()
+                    .map(|t| Step {
+                        up_to: t.up_to,
+                        rate: t.percent / Decimal::ONE_HUNDRED,
+                        flat_fee: t.flat_fee,
+                    })
+                    .collect()
+            };
+            tiers(p, path, "percent", &steps(x), &steps(y), false);
+        }
+        _ => {
+            let summary = format!(
+                "{path}: priced by model {} instead of {}",
+                model_name(n),
+                model_name(o)
+            );
+            p.d.push(path, Some(o), Some(n), ChangeKind::PriceChanged, summary);
+        }
+    }
+}
+
+/// One tier of either kind: a rate per unit (or per unit of amount) up to a bound.
+struct Step {
+    up_to: Option<Decimal>,
+    rate: Decimal,
+    flat_fee: Option<Decimal>,
+}
+
+fn unit_tiers(p: &mut Prices<'_>, path: &str, x: &[Tier], y: &[Tier], volume: bool) {
+    let steps = |t: &[Tier]| -> Vec<Step> {
+        t.iter()
+            .map(|t| Step {
+                up_to: t.up_to,
+                rate: t.unit_price,
+                flat_fee: t.flat_fee,
+            })
+            .collect()
+    };
+    tiers(p, path, "unit_price", &steps(x), &steps(y), volume);
+}
+
+/// Tiers with the same bounds are compared tier by tier; otherwise by the cost of every
+/// quantity (see `cost`).
+fn tiers(p: &mut Prices<'_>, path: &str, rate: &str, x: &[Step], y: &[Step], volume: bool) {
+    // Back from the rate to the percentage as written.
+    let shown = |s: &Step| {
+        if rate == "percent" {
+            s.rate * Decimal::ONE_HUNDRED
+        } else {
+            s.rate
+        }
+    };
+    let same_bounds = x.len() == y.len() && x.iter().zip(y).all(|(a, b)| a.up_to == b.up_to);
+    if same_bounds {
+        for (i, (a, b)) in x.iter().zip(y).enumerate() {
+            p.price(&format!("{path}.tiers[{i}].{rate}"), shown(a), shown(b));
+            p.amount(
+                &format!("{path}.tiers[{i}].flat_fee"),
+                a.flat_fee,
+                b.flat_fee,
+                Decimal::ZERO,
+                true,
+            );
+        }
+        return;
+    }
+    // The costs differ by a piecewise linear function whose pieces end at the bounds of
+    // either version; comparing on both sides of each bound, and beyond the last, sees
+    // every sign it takes.
+    let eps = Decimal::new(1, 9);
+    let bounds: BTreeSet<Decimal> = x.iter().chain(y).filter_map(|s| s.up_to).collect();
+    let beyond = bounds
+        .last()
+        .and_then(|b| b.checked_mul(Decimal::TWO))
+        .and_then(|b| b.checked_add(Decimal::ONE))
+        .unwrap_or(Decimal::ONE);
+    let mut points = vec![eps, beyond];
+    for b in &bounds {
+        points.extend(
+            [*b - eps, *b, *b + eps]
+                .into_iter()
+                .filter(|q| *q > Decimal::ZERO),
+        );
+    }
+    let (mut dearer, mut cheaper, mut unknown) = (false, false, false);
+    for q in points {
+        match (cost(x, q, volume), cost(y, q, volume)) {
+            (Some(a), Some(b)) => {
+                dearer |= b > a;
+                cheaper |= b < a;
+            }
+            _ => unknown = true,
+        }
+    }
+    // Beyond every bound the last tiers' rates decide.
+    let last = |t: &[Step]| t.last().map(|s| s.rate);
+    dearer |= last(y) > last(x);
+    cheaper |= last(y) < last(x);
+    use ChangeKind::*;
+    let kind = match (dearer, cheaper, unknown || !p.comparable) {
+        (_, _, true) | (true, true, _) => PriceChanged,
+        (true, false, _) => PriceUp,
+        (false, true, _) => PriceDown,
+        (false, false, _) => Neutral,
+    };
+    let words = match kind {
+        PriceUp => "no quantity costs less and some cost more",
+        PriceDown => "no quantity costs more and some cost less",
+        Neutral => "every quantity costs the same",
+        _ => "some quantities cost more and others less",
+    };
+    let json = |t: &[Step]| -> Vec<Value> {
+        t.iter()
+            .map(|s| {
+                serde_json::json!({
+                    "up_to": s.up_to.map(|u| u.normalize().to_string()),
+                    rate: shown(s).normalize().to_string(),
+                    "flat_fee": s.flat_fee.map(|f| f.normalize().to_string()),
+                })
+            })
+            .collect()
+    };
+    p.d.push(
+        format!("{path}.tiers"),
+        Some(&json(x)),
+        Some(&json(y)),
+        kind,
+        format!("{path}.tiers: new tier bounds; {words}"),
+    );
+}
+
+/// The cost of quantity `q` (> 0): graduated, each part at its tier's rate plus the flat
+/// fee of each tier reached; by volume, all of it at the rate of the tier it falls in
+/// plus that tier's fee. `None` on overflow.
+fn cost(tiers: &[Step], q: Decimal, volume: bool) -> Option<Decimal> {
+    if volume {
+        let t = tiers.iter().find(|t| t.up_to.is_none_or(|u| q <= u))?;
+        return q
+            .checked_mul(t.rate)?
+            .checked_add(t.flat_fee.unwrap_or_default());
+    }
+    let (mut total, mut lower) = (Decimal::ZERO, Decimal::ZERO);
+    for t in tiers {
+        if q <= lower {
+            break;
+        }
+        let top = t.up_to.map_or(q, |u| q.min(u));
+        let part = (top - lower).checked_mul(t.rate)?;
+        total = total
+            .checked_add(part)?
+            .checked_add(t.flat_fee.unwrap_or_default())?;
+        match t.up_to {
+            Some(u) => lower = u,
+            None => break,
+        }
+    }
+    Some(total)
 }
 
 fn notice(d: &mut Differ, o: &Notice, n: &Notice) {

@@ -27,8 +27,12 @@
 //!   order of the text;
 //! - section bodies have `\n` line endings and no trailing white space;
 //! - absent optional fields are left out (never `null`); empty lists are written `[]`;
-//! - an inline pricing block is kept as given (JCS orders its keys); it may hold
-//!   strings and integers only, never fractional numbers.
+//! - an inline pricing block is the price book as tollgate-billing writes it — the very
+//!   form `PriceBook::sha256` hashes: decimals as strings without trailing zeros, the
+//!   book's defaults written out (`rounding`, `billing_cycle`, `trial_days`, …), empty
+//!   filter lists left out. (Before the price book format landed, the block was
+//!   free-form and kept as given: such a block no longer validates, and one that already
+//!   was a price book now hashes in this form.)
 //!
 //! Any other difference — a text, a number, an added clause — changes the hash.
 //! Changing any rule above is a new encoding version (`"tollgate_terms": 2`), never a

@@ -435,9 +435,12 @@ pub struct Credit {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "PricingFile", into = "PricingFile")]
 pub enum Pricing {
-    /// `inline`: the price block itself, kept and hashed as given until the billing
-    /// schema lands. Write amounts as strings (`"0.002"`): numbers with a fraction are
-    /// refused, since canonical JSON would store them as binary floating point.
+    /// `inline`: the price book itself, in tollgate-billing's price book format (id,
+    /// version, currency, billing cycle, base fee, meters, charges, …; see
+    /// `tollgate_billing::PriceBook`). It is kept here as plain data and checked by
+    /// `validate`, which reports each problem at its field. Write amounts as strings
+    /// (`"0.002"`): numbers with a fraction are refused, since canonical JSON would store
+    /// them as binary floating point.
     Inline(serde_json::Value),
     /// `ref`: a reference to an immutable price version.
     Ref(PriceRef),

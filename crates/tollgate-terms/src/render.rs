@@ -10,7 +10,12 @@ use crate::model::*;
 use crate::validate::{OperationFacts, ValidatedSheet};
 use crate::vocab;
 use pulldown_cmark::{CowStr, Event, Options, Parser, Tag};
+use rust_decimal::Decimal;
 use std::fmt::Write;
+use tollgate_billing::{
+    Aggregate, Anchor, BaseFee, Charge, Interval, Meter, PercentTier, PriceBook, PriceModel, Tier,
+    Timing,
+};
 
 /// The whole sheet as Markdown.
 pub fn markdown(v: &ValidatedSheet) -> String {
@@ -87,14 +92,14 @@ pub fn markdown(v: &ValidatedSheet) -> String {
                 r.sha256
             );
         }
-        Some(Pricing::Inline(p)) => {
-            let json = serde_json::to_string_pretty(p).unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "Prices, as part of these terms (they cannot change without a new version):\n\n~~~json\n{}\n~~~\n",
-                json.replace("~~~", "~ ~ ~")
-            );
-        }
+        Some(Pricing::Inline(p)) => match v.price_book() {
+            Some(book) => out.push_str(&price_book_text(book)),
+            // A validated sheet always has its book; the data is shown rather than lost.
+            None => {
+                let json = serde_json::to_string_pretty(p).unwrap_or_default();
+                let _ = writeln!(out, "~~~json\n{}\n~~~\n", json.replace("~~~", "~ ~ ~"));
+            }
+        },
     }
 
     out.push_str("## Changes and termination\n\n");
@@ -461,4 +466,367 @@ fn sla_text(sla: &Sla) -> String {
     }
     out.push('\n');
     out
+}
+
+// ------------------------------------------------------------------------------ prices
+
+/// An inline price book in words: the period, the fixed terms as a list, then each usage
+/// charge with its meter and, for tiered models, a table of tiers.
+fn price_book_text(b: &PriceBook) -> String {
+    let cur = b.currency.as_str();
+    let minor = tollgate_billing::minor_units(cur).unwrap_or(2);
+    let money = |d: Decimal| format!("{} {cur}", amount(d, minor));
+    let period = match b.billing_cycle.interval {
+        Interval::Month => "month",
+        Interval::Quarter => "quarter",
+        Interval::Year => "year",
+    };
+    let mut out = format!(
+        "These prices are part of the terms: they cannot change without a new version. Price book {}, version {}; amounts in {cur}.\n\n",
+        code(&b.id),
+        code(&b.version)
+    );
+    let cycle = match (b.billing_cycle.anchor, b.billing_cycle.interval) {
+        (Anchor::Calendar, Interval::Month) => "calendar months".to_owned(),
+        (Anchor::Calendar, Interval::Quarter) => {
+            "calendar quarters (from January, April, July and October 1st)".to_owned()
+        }
+        (Anchor::Calendar, Interval::Year) => "calendar years".to_owned(),
+        (Anchor::Subscription, _) => {
+            format!("{period}s counted from the moment your subscription started")
+        }
+    };
+    let _ = writeln!(
+        out,
+        "- Billing period: {cycle}, {} time.",
+        code(&b.billing_cycle.time_zone)
+    );
+    match &b.base_fee {
+        Some(BaseFee { amount, timing }) => {
+            let when = match timing {
+                Timing::InAdvance => "in advance, at the start of the period it covers",
+                Timing::InArrears => "in arrears, at the end of the period it covers",
+            };
+            let _ = writeln!(
+                out,
+                "- Base fee: {} per {period}, charged {when}.",
+                money(*amount)
+            );
+        }
+        None => out.push_str("- No base fee.\n"),
+    }
+    if let Some(m) = b.minimum_commitment {
+        let _ = writeln!(
+            out,
+            "- Minimum commitment: {} per {period} for the base fee and usage together (before discounts and taxes); a shortfall is invoiced.",
+            money(m)
+        );
+    }
+    if b.trial_days > 0 {
+        let _ = writeln!(
+            out,
+            "- Free trial: the first {} of your subscription (no base fee, no usage charges).",
+            plural(u64::from(b.trial_days), "day")
+        );
+    }
+    if b.grace_hours > 0 {
+        let _ = writeln!(
+            out,
+            "- Late usage: events that arrive up to {} after a period ends still count for that period; its invoice is final only then.",
+            plural(u64::from(b.grace_hours), "hour")
+        );
+    }
+    let effect = |e: tollgate_billing::Effective| match e {
+        tollgate_billing::Effective::Immediately => "at once (prorated to the second)",
+        tollgate_billing::Effective::PeriodEnd => "at the end of the billing period",
+    };
+    let _ = writeln!(
+        out,
+        "- Plan changes: upgrades take effect {}, downgrades {}.",
+        effect(b.plan_changes.upgrade),
+        effect(b.plan_changes.downgrade)
+    );
+    let rounding = serde_json::to_value(b.rounding)
+        .ok()
+        .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "- Rounding: each invoice line is rounded once, to {} ({rounding}).",
+        plural(u64::from(minor), "decimal place")
+    );
+    if b.charges.is_empty() {
+        out.push_str("- Usage is not charged.\n\n");
+        return out;
+    }
+    out.push_str("\n### Usage charges\n\n");
+    for c in &b.charges {
+        out.push_str(&charge_text(b, c, minor));
+    }
+    out
+}
+
+fn charge_text(b: &PriceBook, c: &Charge, minor: u32) -> String {
+    let cur = b.currency.as_str();
+    let money = |d: Decimal| format!("{} {cur}", amount(d, minor));
+    let name = match &c.description {
+        Some(d) => format!("**{}** ({})", escape(d), code(&c.id)),
+        None => format!("**{}**", code(&c.id)),
+    };
+    let measured = b
+        .meters
+        .iter()
+        .find(|m| m.id == c.meter)
+        .map(meter_words)
+        .unwrap_or_default();
+    let mut out = format!("{name}: {measured} (meter {}). Price: ", code(&c.meter));
+    let mut table = String::new();
+    match &c.price {
+        PriceModel::PerUnit { unit_price } => {
+            let _ = write!(out, "{} per unit", money(*unit_price));
+        }
+        PriceModel::Package {
+            package_size,
+            package_price,
+        } => {
+            let _ = write!(
+                out,
+                "{} per package of {} units; a started package is charged in full",
+                money(*package_price),
+                quantity(*package_size)
+            );
+        }
+        PriceModel::Graduated { tiers } => {
+            out.push_str("graduated, each unit priced at the rate of the tier it falls in");
+            if tiers.iter().any(|t| t.flat_fee.is_some()) {
+                out.push_str(
+                    ", and a tier's flat fee is charged once when the quantity reaches it",
+                );
+            }
+            table = unit_tiers(tiers, cur, minor);
+        }
+        PriceModel::Volume { tiers } => {
+            out.push_str(
+                "by volume, every unit priced at the rate of the tier the period's whole quantity falls in",
+            );
+            if tiers.iter().any(|t| t.flat_fee.is_some()) {
+                out.push_str(", plus that tier's flat fee");
+            }
+            table = unit_tiers(tiers, cur, minor);
+        }
+        PriceModel::Percentage {
+            percent,
+            fixed_fee,
+            min_fee,
+            max_fee,
+            free_events,
+            free_amount,
+        } => {
+            let _ = write!(out, "{} % of each event's amount", percent.normalize());
+            if let Some(f) = fixed_fee.filter(|f| !f.is_zero()) {
+                let _ = write!(out, " plus {}", money(f));
+            }
+            let bounds: Vec<String> = [
+                min_fee.map(|m| format!("at least {}", money(m))),
+                max_fee.map(|m| format!("at most {}", money(m))),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            if !bounds.is_empty() {
+                let _ = write!(out, ", {} per event", join_words(&bounds));
+            }
+            match (free_events, free_amount) {
+                (Some(n), None) => {
+                    let _ = write!(
+                        out,
+                        "; the first {} of each billing period are free",
+                        plural(*n, "event")
+                    );
+                }
+                (None, Some(a)) => {
+                    let _ = write!(
+                        out,
+                        "; the first {} of amount in each billing period is free",
+                        money(*a)
+                    );
+                }
+                (Some(n), Some(a)) => {
+                    let _ = write!(
+                        out,
+                        "; each billing period's first events are free until {} or {} of amount are covered, whichever comes first",
+                        plural(*n, "event"),
+                        money(*a)
+                    );
+                }
+                (None, None) => {}
+            }
+        }
+        PriceModel::GraduatedPercentage { tiers } => {
+            out.push_str(
+                "a percentage of the period's cumulative amount, at the rate of the tier each part of it falls in",
+            );
+            if tiers.iter().any(|t| t.flat_fee.is_some()) {
+                out.push_str(
+                    ", and a tier's flat fee is charged once when the cumulative amount first enters it",
+                );
+            }
+            table = percent_tiers(tiers, cur, minor);
+        }
+    }
+    if let Some(free) = c.free_units.filter(|f| !f.is_zero()) {
+        let _ = write!(
+            out,
+            "; the first {} units of each billing period are free",
+            quantity(free)
+        );
+    }
+    out.push_str(".\n\n");
+    out.push_str(&table);
+    out
+}
+
+/// "the number of usage events of operation `a` with status 2xx" and the like.
+fn meter_words(m: &Meter) -> String {
+    let field = code(m.field.as_deref().unwrap_or(""));
+    let what = match m.aggregate {
+        Aggregate::Count => "the number of usage events".to_owned(),
+        Aggregate::Sum => format!("the sum of {field} over usage events"),
+        Aggregate::Max => format!("the largest {field} of usage events"),
+        Aggregate::UniqueCount => format!("the number of distinct {field} values of usage events"),
+    };
+    let f = &m.filter;
+    let mut conditions = Vec::new();
+    if !f.operations.is_empty() {
+        let ops: Vec<String> = f.operations.iter().map(|o| code(o)).collect();
+        conditions.push(format!(
+            "of operation{} {}",
+            if ops.len() > 1 { "s" } else { "" },
+            join_words(&ops)
+        ));
+    }
+    if !f.status.is_empty() {
+        let classes: Vec<String> = f
+            .status
+            .iter()
+            .filter_map(|s| serde_json::to_value(s).ok())
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        conditions.push(format!("with status {}", join_or(&classes)));
+    }
+    if !f.methods.is_empty() {
+        let methods: Vec<String> = f.methods.iter().map(|m| code(m)).collect();
+        conditions.push(format!("with method {}", join_or(&methods)));
+    }
+    for (k, v) in &f.equals {
+        conditions.push(format!("where {} is {}", code(k), code(&v.to_string())));
+    }
+    let mut out = what;
+    for c in conditions {
+        out.push(' ');
+        out.push_str(&c);
+    }
+    out
+}
+
+fn join_or(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+/// The quantity range of each tier, in words: "up to 10 000", "over 10 000 up to 50 000",
+/// "over 50 000".
+fn tier_ranges(bounds: &[Option<Decimal>]) -> Vec<String> {
+    let mut prev: Option<Decimal> = None;
+    bounds
+        .iter()
+        .map(|b| {
+            let words = match (prev, b) {
+                (None, Some(to)) => format!("up to {}", quantity(*to)),
+                (Some(from), Some(to)) => {
+                    format!("over {} up to {}", quantity(from), quantity(*to))
+                }
+                (Some(from), None) => format!("over {}", quantity(from)),
+                (None, None) => "any".to_owned(),
+            };
+            prev = *b;
+            words
+        })
+        .collect()
+}
+
+fn unit_tiers(tiers: &[Tier], cur: &str, minor: u32) -> String {
+    let fees = tiers.iter().any(|t| t.flat_fee.is_some());
+    let ranges = tier_ranges(&tiers.iter().map(|t| t.up_to).collect::<Vec<_>>());
+    let mut out = tier_header(&format!("| Units | Price per unit ({cur}) |"), fees, cur);
+    for (t, range) in tiers.iter().zip(ranges) {
+        let _ = write!(out, "| {range} | {} |", amount(t.unit_price, minor));
+        if fees {
+            let fee = t.flat_fee.map(|f| amount(f, minor)).unwrap_or_default();
+            let _ = write!(out, " {fee} |");
+        }
+        out.push('\n');
+    }
+    out.push('\n');
+    out
+}
+
+fn percent_tiers(tiers: &[PercentTier], cur: &str, minor: u32) -> String {
+    let fees = tiers.iter().any(|t| t.flat_fee.is_some());
+    let ranges = tier_ranges(&tiers.iter().map(|t| t.up_to).collect::<Vec<_>>());
+    let mut out = tier_header(
+        &format!("| Cumulative amount ({cur}) | Percent |"),
+        fees,
+        cur,
+    );
+    for (t, range) in tiers.iter().zip(ranges) {
+        let _ = write!(out, "| {range} | {} % |", t.percent.normalize());
+        if fees {
+            let fee = t.flat_fee.map(|f| amount(f, minor)).unwrap_or_default();
+            let _ = write!(out, " {fee} |");
+        }
+        out.push('\n');
+    }
+    out.push('\n');
+    out
+}
+
+/// A tier table's header: the given columns, a flat fee column when a tier has a fee.
+fn tier_header(columns: &str, fees: bool, cur: &str) -> String {
+    if fees {
+        format!("{columns} Flat fee ({cur}) |\n|---|--:|--:|\n")
+    } else {
+        format!("{columns}\n|---|--:|\n")
+    }
+}
+
+/// A quantity without trailing zeros, its whole part grouped: `10000` → `10 000`.
+fn quantity(d: Decimal) -> String {
+    group_decimal(&d.normalize().to_string())
+}
+
+/// An amount of money with at least the currency's minor units: `1200` → `1 200.00`,
+/// `0.015` → `0.015`.
+fn amount(d: Decimal, minor: u32) -> String {
+    let mut d = d.normalize();
+    if d.scale() < minor {
+        d.rescale(minor);
+    }
+    group_decimal(&d.to_string())
+}
+
+fn group_decimal(s: &str) -> String {
+    let (sign, s) = s.strip_prefix('-').map_or(("", s), |r| ("-", r));
+    let (whole, frac) = s.split_once('.').map_or((s, None), |(w, f)| (w, Some(f)));
+    let grouped = whole
+        .parse::<u64>()
+        .map(group_digits)
+        .unwrap_or_else(|_| whole.to_owned());
+    match frac {
+        Some(f) => format!("{sign}{grouped}.{f}"),
+        None => format!("{sign}{grouped}"),
+    }
 }

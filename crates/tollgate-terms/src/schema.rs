@@ -10,6 +10,11 @@
 //! decimals, weekdays and operations. It does not repeat `validate`'s semantic checks
 //! (slugs, semantic versions, time zones, overlaps, …): a sheet that fails them still
 //! parses, and `validate` lists those problems with its own words.
+//!
+//! `pricing.inline` is described by tollgate-billing's price book schema
+//! (`PriceBook::json_schema()`, published at `https://tollgate.dev/schemas/prices/v1.json`),
+//! embedded under `$defs/PriceBook` with its definitions renamed `PriceBook.<name>`, so
+//! an editor checks inline prices with the one file and no second download.
 
 use crate::error::Issue;
 use crate::locate::{FieldPath, Seg};
@@ -23,6 +28,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::sync::OnceLock;
+use tollgate_billing::PriceBook;
 
 /// The stable URL of the term sheet schema, version 1; the schema's `$id`. A sheet may
 /// name it in its `$schema` field for editors.
@@ -431,6 +437,62 @@ pub(crate) fn decimal_schema(g: &mut SchemaGenerator) -> Schema {
     g.subschema_for::<DecimalValue>()
 }
 
+/// The name of the price book's schema in `$defs`, and the prefix of its definitions
+/// (billing's `Decimal`, strings or integers, is not ours, which reads floats too).
+const PRICE_BOOK: &str = "PriceBook";
+
+/// Adds billing's price book schema to the generator's definitions (once) and returns a
+/// reference to it.
+fn price_book_schema(g: &mut SchemaGenerator) -> Schema {
+    let defs = g
+        .settings()
+        .definitions_path
+        .trim_start_matches('/')
+        .to_owned();
+    let reference = format!("#/{defs}/{PRICE_BOOK}");
+    if !g.definitions().contains_key(PRICE_BOOK) {
+        let mut book = PriceBook::json_schema();
+        let inner = book
+            .as_object_mut()
+            .and_then(|o| {
+                // Metadata of a root schema; the description says where it is published.
+                o.remove("$schema");
+                o.remove("$id");
+                o.remove("$defs")
+            })
+            .unwrap_or_default();
+        rename_refs(&mut book, &defs);
+        g.definitions_mut().insert(PRICE_BOOK.into(), book);
+        if let Value::Object(inner) = inner {
+            for (name, mut def) in inner {
+                rename_refs(&mut def, &defs);
+                g.definitions_mut()
+                    .insert(format!("{PRICE_BOOK}.{name}"), def);
+            }
+        }
+    }
+    json_schema!({ "$ref": reference })
+}
+
+/// Points the `$ref`s of billing's schema (`#/$defs/Tier`) at the renamed definitions.
+fn rename_refs(v: &mut Value, defs: &str) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                if k == "$ref"
+                    && let Some(name) = x.as_str().and_then(|r| r.strip_prefix("#/$defs/"))
+                {
+                    *x = Value::from(format!("#/{defs}/{PRICE_BOOK}.{name}"));
+                } else {
+                    rename_refs(x, defs);
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| rename_refs(x, defs)),
+        _ => {}
+    }
+}
+
 impl JsonSchema for Pricing {
     fn schema_name() -> Cow<'static, str> {
         "Pricing".into()
@@ -438,12 +500,14 @@ impl JsonSchema for Pricing {
 
     fn json_schema(g: &mut SchemaGenerator) -> Schema {
         let price_ref = g.subschema_for::<PriceRef>();
+        let price_book = price_book_schema(g);
         json_schema!({
-            "description": "The prices of the plan under these terms: exactly one of `inline` (the price block itself) and `ref` (a reference to an immutable price version).",
+            "description": "The prices of the plan under these terms: exactly one of `inline` (the price book itself) and `ref` (a reference to an immutable price version).",
             "type": "object",
             "properties": {
                 "inline": {
-                    "description": "The price block itself, kept and hashed as given until the billing schema lands. Write amounts as strings (`\"0.002\"`): numbers with a fraction are refused, since canonical JSON would store them as binary floating point."
+                    "description": "The price book itself, in the format of https://tollgate.dev/schemas/prices/v1.json. Write amounts as strings (`\"0.002\"`): numbers with a fraction are refused, since canonical JSON would store them as binary floating point.",
+                    "anyOf": [price_book, { "type": "null" }]
                 },
                 "ref": {
                     "description": "A reference to an immutable price version.",

@@ -1,18 +1,21 @@
 //! Semantic checks of a term sheet, every problem at once, and the `ValidatedSheet` they
 //! produce: the only form that can be hashed, rendered, diffed or compiled to policy. A
 //! validated sheet also carries the facts the policy compiler needs, already resolved:
-//! one entry per granted operation, the windows with a parsed time zone, the regions.
+//! one entry per granted operation, the windows with a parsed time zone, the regions,
+//! and the price book of inline pricing, parsed and checked by tollgate-billing.
 
 use crate::error::Issue;
 use crate::hash;
 use crate::model::*;
+use crate::pricing;
 use crate::vocab;
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet};
+use tollgate_billing::PriceBook;
 use tollgate_core::path_template::PathTemplate;
 
 /// Counts above this cannot be written exactly in canonical JSON (IEEE doubles).
-const MAX_COUNT: u64 = (1 << 53) - 1;
+pub(crate) const MAX_COUNT: u64 = (1 << 53) - 1;
 
 /// An operation of an API document, as `tollgate_openapi` lists it, for
 /// `validate_against`.
@@ -152,6 +155,7 @@ pub struct ValidatedSheet {
     operations: Vec<OperationFacts>,
     windows: Option<ResolvedWindows>,
     limits_zone: jiff::tz::TimeZone,
+    price_book: Option<PriceBook>,
     canonical: serde_json::Value,
     sha256: String,
 }
@@ -229,6 +233,23 @@ impl ValidatedSheet {
             .quota
             .iter()
             .filter(move |q| q.group.is_none() || q.group == op.group)
+    }
+
+    /// The price book of inline pricing, validated, in its canonical form (decimals in
+    /// their shortest form, defaults written out), ready to rate usage with; `None` when
+    /// the sheet prices by reference or sets no prices. `sheet().pricing` holds the same
+    /// book as JSON.
+    pub fn price_book(&self) -> Option<&PriceBook> {
+        self.price_book.as_ref()
+    }
+
+    /// The price version the sheet refers to, when it prices by reference. Whoever
+    /// fetches that book checks it against `sha256` (`PriceBook::sha256`).
+    pub fn price_ref(&self) -> Option<&PriceRef> {
+        match &self.sheet.pricing {
+            Some(Pricing::Ref(r)) => Some(r),
+            _ => None,
+        }
     }
 
     /// The canonical JSON value that is hashed (see `hash`).
@@ -662,12 +683,15 @@ fn check(
     }
 
     // Pricing.
+    let mut price_book = None;
     match &sheet.pricing {
         Some(Pricing::Inline(v)) => {
-            if !v.is_object() {
-                is.push("pricing.inline", "must be a mapping");
+            let (book, issues) = pricing::check_inline(v);
+            is.0.extend(issues);
+            if let Some(book) = &book {
+                is.0.extend(pricing::check_quota_periods(sheet, book));
             }
-            check_pricing_numbers(&mut is, "pricing.inline", v);
+            price_book = book;
         }
         Some(Pricing::Ref(r)) => {
             if r.id.trim().is_empty() {
@@ -692,7 +716,7 @@ fn check(
         // Both are reported above when missing.
         return Err(is.0);
     };
-    let resolved = resolve_defaults(sheet, &facts);
+    let resolved = resolve_defaults(sheet, &facts, price_book.as_ref());
     let canonical = hash::canonical(&resolved);
     let sha256 = tollgate_core::hash::canonical_sha256(&canonical).unwrap_or_default();
     Ok(ValidatedSheet {
@@ -701,6 +725,7 @@ fn check(
         operations: facts,
         windows,
         limits_zone,
+        price_book,
         canonical,
         sha256,
     })
@@ -765,36 +790,6 @@ fn check_group(is: &mut Issues, f: &str, group: Option<&str>, groups: &BTreeSet<
             format!("{f}.group"),
             format!("no grant is in group {g:?}; set `group: {g}` on a grant or fix the name"),
         );
-    }
-}
-
-fn check_pricing_numbers(is: &mut Issues, field: &str, v: &serde_json::Value) {
-    match v {
-        serde_json::Value::Number(n) => {
-            let exact = n.as_i64().map(|i| i.unsigned_abs()).or(n.as_u64());
-            match exact {
-                Some(i) if i <= MAX_COUNT => {}
-                Some(_) => is.push(
-                    field,
-                    "is too large for canonical JSON; write it as a string",
-                ),
-                None => is.push(
-                    field,
-                    format!("write decimal amounts as strings (\"{n}\") so they stay exact"),
-                ),
-            }
-        }
-        serde_json::Value::Array(a) => {
-            for (i, x) in a.iter().enumerate() {
-                check_pricing_numbers(is, &format!("{field}[{i}]"), x);
-            }
-        }
-        serde_json::Value::Object(m) => {
-            for (k, x) in m {
-                check_pricing_numbers(is, &format!("{field}.{k}"), x);
-            }
-        }
-        _ => {}
     }
 }
 
@@ -911,8 +906,19 @@ fn fmt_min(m: u16) -> String {
 }
 
 /// Fills every default in (see `hash` for the list), keeping the author's order.
-fn resolve_defaults(sheet: &TermSheet, facts: &[OperationFacts]) -> TermSheet {
+fn resolve_defaults(
+    sheet: &TermSheet,
+    facts: &[OperationFacts],
+    book: Option<&PriceBook>,
+) -> TermSheet {
     let mut s = sheet.clone();
+    if let Some(book) = book {
+        // The book as billing writes it: the same prices spelled differently (`"490.00"`
+        // or `"490"`, a default omitted or written) are the same terms, with one hash.
+        s.pricing = Some(Pricing::Inline(
+            serde_json::to_value(book).unwrap_or_default(),
+        ));
+    }
     for sec in &mut s.sections {
         sec.body = normalize_text(&sec.body);
     }

@@ -103,6 +103,23 @@ pub fn terms(pro: bool) -> Value {
         // Pro serves personal data (alert locations): calls declare their purpose.
         sheet["data"]["purposes"] = json!(["service-provision"]);
         sheet["sla"] = json!({"availability": "99.9", "latency": {"percentile": 95, "ms": 300}, "credits": [{"below": "99.9", "credit": "10"}, {"below": "99", "credit": "25"}]});
+        // Pro's prices, part of the sheet and of its hash: a monthly fee in advance and
+        // forecasts beyond 10 000 a month in graduated tiers; alerts per call.
+        sheet["pricing"] = json!({"inline": {
+            "id": "weather-pro", "version": "2026-01", "currency": "EUR",
+            "billing_cycle": {"interval": "month", "anchor": "calendar", "time_zone": "Europe/Paris"},
+            "grace_hours": 24,
+            "base_fee": {"amount": "49.00", "timing": "in_advance"},
+            "meters": [
+                {"id": "forecasts", "aggregate": "count", "filter": {"operations": ["listCities", "getForecast"], "status": ["2xx"]}},
+                {"id": "alerts", "aggregate": "count", "filter": {"operations": ["createAlert"], "status": ["2xx"]}}
+            ],
+            "charges": [
+                {"id": "forecasts", "meter": "forecasts", "free_units": "10000", "price": {"model": "graduated", "tiers": [
+                    {"up_to": "100000", "unit_price": "0.002"}, {"up_to": null, "unit_price": "0.001"}]}},
+                {"id": "alerts", "meter": "alerts", "price": {"model": "per_unit", "unit_price": "0.05"}}
+            ]
+        }});
     }
     sheet
 }

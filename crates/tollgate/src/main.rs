@@ -15,6 +15,7 @@ macro_rules! out {
     };
 }
 
+mod billing_cmd;
 mod client;
 mod config;
 mod demo;
@@ -82,6 +83,17 @@ enum Command {
         #[command(subcommand)]
         command: ledger_cmd::LedgerCommand,
     },
+    /// List, show, export, preview and prove invoices through the admin API.
+    Invoice {
+        #[command(subcommand)]
+        command: billing_cmd::InvoiceCommand,
+    },
+    /// Quote prices, and close billing periods and make payouts (operators), through the
+    /// admin API.
+    Billing {
+        #[command(subcommand)]
+        command: billing_cmd::BillingCommand,
+    },
     /// List or rotate the marketplace's keys (operators).
     Keys {
         #[command(subcommand)]
@@ -116,6 +128,8 @@ fn main() -> std::process::ExitCode {
             Command::Terms { command } => terms_cmd::run(command),
             Command::Httpsig { command } => httpsig_cmd::run(command),
             Command::Ledger { command } => ledger_cmd::run(command).await,
+            Command::Invoice { command } => billing_cmd::invoice(command).await,
+            Command::Billing { command } => billing_cmd::billing(command).await,
             Command::Version { json } => {
                 if json {
                     outln!("{}", serde_json::json!({"name": "tollgate", "version": env!("CARGO_PKG_VERSION")}));

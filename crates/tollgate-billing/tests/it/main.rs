@@ -4,7 +4,9 @@
 
 mod books;
 mod corrections;
+mod docs_examples;
 mod props;
+mod quotes;
 mod scenarios;
 mod snapshot;
 mod support;

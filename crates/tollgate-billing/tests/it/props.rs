@@ -240,3 +240,263 @@ proptest! {
         }
     }
 }
+
+/// Tiers whose unit prices never increase and that have no flat fees: the shape of a
+/// volume discount.
+fn discount_tiers() -> impl Strategy<Value = Vec<Tier>> {
+    prop::collection::vec((1u32..5_000, 0u64..1_000_000_000), 1..6).prop_map(|raw| {
+        let mut prices: Vec<u64> = raw.iter().map(|(_, p)| *p).collect();
+        prices.sort_unstable_by(|a, b| b.cmp(a));
+        let n = raw.len();
+        let mut bound = 0u64;
+        raw.iter()
+            .zip(prices)
+            .enumerate()
+            .map(|(i, ((step, _), price))| {
+                bound += u64::from(*step);
+                Tier {
+                    up_to: (i + 1 < n).then(|| Decimal::from(bound)),
+                    unit_price: Decimal::new(price as i64, 9),
+                    flat_fee: None,
+                }
+            })
+            .collect()
+    })
+}
+
+proptest! {
+    /// With non-increasing unit prices and no flat fees, pricing every unit at the tier
+    /// the whole quantity reaches (volume) never costs more than pricing each unit in its
+    /// own tier (graduated), which never costs more than every unit at the first price.
+    #[test]
+    fn volume_le_graduated_le_first_price(t in discount_tiers(), q in 0u64..40_000, frac in 0u32..1_000) {
+        let q = Decimal::from(q) + Decimal::new(i64::from(frac), 3);
+        let volume = volume_tiers(q, &t).unwrap().amount;
+        let graduated = graduated_tiers(q, &t).unwrap().amount;
+        prop_assert!(volume <= graduated, "volume {} > graduated {}", volume, graduated);
+        prop_assert!(graduated <= q * t[0].unit_price, "graduated {} > {} × {}", graduated, q, t[0].unit_price);
+    }
+}
+
+/// Usage of sum and count meters under every model that prices a total (not the
+/// per-event `percentage`, whose fees are per transaction by definition).
+fn totals_book() -> PriceBook {
+    book(json!({
+        "id": "split", "version": "1", "currency": "USD",
+        "meters": [
+            { "id": "volume", "aggregate": "sum", "field": "fields.amount",
+              "filter": { "operations": ["createPayment"] } },
+            { "id": "calls", "aggregate": "count",
+              "filter": { "operations": ["getForecast"], "status": ["2xx"] } }
+        ],
+        "charges": [
+            { "id": "volume-graduated", "meter": "volume", "free_units": "25",
+              "price": { "model": "graduated", "tiers": [
+                  { "up_to": "100", "unit_price": "0.1" },
+                  { "up_to": "1000", "unit_price": "0.07", "flat_fee": "3" },
+                  { "up_to": null, "unit_price": "0.05", "flat_fee": "9" } ] } },
+            { "id": "volume-volume", "meter": "volume",
+              "price": { "model": "volume", "tiers": [
+                  { "up_to": "500", "unit_price": "0.02" },
+                  { "up_to": null, "unit_price": "0.015", "flat_fee": "1" } ] } },
+            { "id": "volume-package", "meter": "volume",
+              "price": { "model": "package", "package_size": "250", "package_price": "1.99" } },
+            { "id": "volume-per-unit", "meter": "volume",
+              "price": { "model": "per_unit", "unit_price": "0.0033" } },
+            { "id": "volume-percent", "meter": "volume",
+              "price": { "model": "graduated_percentage", "tiers": [
+                  { "up_to": "800", "percent": "2.5" },
+                  { "up_to": null, "percent": "1.25", "flat_fee": "4" } ] } },
+            { "id": "calls-graduated", "meter": "calls", "free_units": "3",
+              "price": { "model": "graduated", "tiers": [
+                  { "up_to": "10", "unit_price": "0.3" },
+                  { "up_to": null, "unit_price": "0.1", "flat_fee": "0.5" } ] } },
+            { "id": "calls-volume", "meter": "calls",
+              "price": { "model": "volume", "tiers": [
+                  { "up_to": "8", "unit_price": "0.2" },
+                  { "up_to": null, "unit_price": "0.125" } ] } },
+            { "id": "calls-package", "meter": "calls",
+              "price": { "model": "package", "package_size": "4", "package_price": "0.75" } }
+        ]
+    }))
+}
+
+fn rate_totals(events: &[UsageEvent]) -> RatedInvoice {
+    let b = totals_book();
+    rate_plain(
+        &sub("ts", "2025-01-01T00:00:00Z"),
+        &books(&[("ts", &b)]),
+        march(),
+        events,
+    )
+}
+
+fn at(offset: i64) -> Timestamp {
+    Timestamp::from_second(ts("2025-03-01T00:00:00Z").as_second() + offset).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    /// A sum meter's total does not depend on how the amount is split across events:
+    /// one event of a + b costs what two events of a and b cost, at any times.
+    #[test]
+    fn splitting_a_sum_across_events_keeps_the_total(
+        parts in prop::collection::vec((1i64..500_000, 0u32..=100, 0i64..31 * 86_400, 0i64..31 * 86_400), 1..12),
+    ) {
+        let mut whole = Vec::new();
+        let mut split = Vec::new();
+        for (i, (cents, pct, t1, t2)) in parts.iter().enumerate() {
+            let a = Decimal::new(*cents, 2);
+            // a = x + (a − x), x a share of a to the cent.
+            let x = Decimal::new(cents * i64::from(*pct) / 100, 2);
+            let mut e = pay(&format!("w{i:02}"), "2025-03-01T00:00:00Z", "ts", &a.to_string());
+            e.time = at(*t1);
+            whole.push(e);
+            for (j, (amount, t)) in [(x, *t1), (a - x, *t2)].into_iter().enumerate() {
+                let mut e = pay(&format!("s{i:02}-{j}"), "2025-03-01T00:00:00Z", "ts", &amount.to_string());
+                e.time = at(t);
+                split.push(e);
+            }
+        }
+        let (one, two) = (rate_totals(&whole), rate_totals(&split));
+        prop_assert_eq!(one.total, two.total);
+        let amounts = |inv: &RatedInvoice| -> Vec<(Option<String>, Decimal)> {
+            inv.lines.iter().map(|l| (l.charge.clone(), l.amount_unrounded)).collect()
+        };
+        prop_assert_eq!(amounts(&one), amounts(&two));
+    }
+
+    /// A count meter's total depends on the number of matching events only: the same
+    /// calls all at one instant or spread over the month, interleaved with events the
+    /// meter does not count (failures, other operations), cost the same.
+    #[test]
+    fn spreading_counted_events_keeps_the_total(
+        n in 0usize..60,
+        times in prop::collection::vec(0i64..31 * 86_400, 60),
+        noise in prop::collection::vec((0i64..31 * 86_400, any::<bool>()), 0..20),
+    ) {
+        let burst: Vec<UsageEvent> = (0..n)
+            .map(|i| ev(&format!("b{i:02}"), "2025-03-10T12:00:00Z", "ts", "getForecast", 200))
+            .collect();
+        let mut spread: Vec<UsageEvent> = (0..n)
+            .map(|i| {
+                let mut e = ev(&format!("s{i:02}"), "2025-03-01T00:00:00Z", "ts", "getForecast", 204);
+                e.time = at(times[i]);
+                e
+            })
+            .collect();
+        for (i, (t, failed)) in noise.iter().enumerate() {
+            let mut e = if *failed {
+                ev(&format!("n{i:02}"), "2025-03-01T00:00:00Z", "ts", "getForecast", 502)
+            } else {
+                ev(&format!("n{i:02}"), "2025-03-01T00:00:00Z", "ts", "listCities", 200)
+            };
+            e.time = at(*t);
+            spread.push(e);
+        }
+        let (a, b) = (rate_totals(&burst), rate_totals(&spread));
+        prop_assert_eq!(a.total, b.total);
+        prop_assert_eq!(
+            a.lines.iter().map(|l| l.amount).collect::<Vec<_>>(),
+            b.lines.iter().map(|l| l.amount).collect::<Vec<_>>()
+        );
+    }
+}
+
+/// Rounding modes and currencies of every minor unit the table has.
+fn money_rules() -> impl Strategy<Value = (&'static str, u32, RoundingMode)> {
+    use RoundingMode::*;
+    (
+        prop::sample::select(vec![("JPY", 0), ("USD", 2), ("KWD", 3), ("CLF", 4)]),
+        prop::sample::select(vec![HalfUp, HalfDown, HalfEven, Up, Down, Ceiling, Floor]),
+    )
+        .prop_map(|((c, u), m)| (c, u, m))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Rounding happens at lines only: every line is its exact amount rounded once, with
+    /// the book's mode, to the currency's minor units, and every total is a plain sum of
+    /// rounded lines, in the currency's minor units, with no rounding of its own.
+    #[test]
+    fn rounding_happens_once_per_line_and_never_in_totals(
+        evs in events(),
+        wallet in amount(),
+        (currency, minor, mode) in money_rules(),
+        coupon_percent in 0i64..10_000,
+        tax_percent in 0i64..3_000,
+    ) {
+        let mut v = serde_json::to_value(pro_book()).unwrap();
+        v["currency"] = json!(currency);
+        v["rounding"] = serde_json::to_value(mode).unwrap();
+        v["minimum_commitment"] = json!("61.3333");
+        let b1 = book(v.clone());
+        v["version"] = json!("2025-04");
+        v["charges"][0]["price"]["tiers"][1]["unit_price"] = json!("0.0041");
+        let b2 = book(v);
+        let bs = books(&[("ts-v1", &b1), ("ts-v2", &b2)]);
+        let coupons = [CouponGrant {
+            coupon: Coupon {
+                id: "c".into(),
+                discount: Discount::Percent { percent: Decimal::new(coupon_percent, 2) },
+                applies_to: vec![],
+                periods: None,
+            },
+            periods_applied: 0,
+        }];
+        let taxes = [TaxRate {
+            id: "t".into(),
+            jurisdiction: "XX".into(),
+            name: "Tax".into(),
+            percent: Decimal::new(tax_percent, 2),
+            applies_to: vec![],
+        }];
+        let inv = rate(&RatingInput {
+            subscription: &sub("ts-v1", "2025-01-01T00:00:00Z"),
+            books: &bs,
+            period: march(),
+            events: &evs,
+            wallet_balance: wallet,
+            coupons: &coupons,
+            taxes: &taxes,
+            now: ts("2030-01-01T00:00:00Z"),
+        })
+        .unwrap();
+        prop_assert_eq!(inv.rounding, mode);
+        for l in &inv.lines {
+            prop_assert_eq!(l.amount.scale(), minor, "{:?}", l);
+            match l.kind {
+                // Prepaid credit is taken in whole minor units: already exact.
+                LineKind::CreditConsumption => prop_assert_eq!(l.amount, l.amount_unrounded),
+                // A discount is never more than what it applies to, so its rounding may be
+                // held back to that base; otherwise it is its exact amount rounded once.
+                LineKind::Discount => prop_assert!(
+                    l.amount == round(l.amount_unrounded, minor, mode)
+                        || Some(-l.amount) == l.base_amount,
+                    "{:?}", l
+                ),
+                _ => prop_assert_eq!(l.amount, round(l.amount_unrounded, minor, mode), "{:?}", l),
+            }
+        }
+        let sum = |kinds: &[LineKind]| -> Decimal {
+            inv.lines.iter().filter(|l| kinds.contains(&l.kind)).map(|l| l.amount).sum()
+        };
+        prop_assert_eq!(inv.subtotal, sum(&[
+            LineKind::Base,
+            LineKind::Usage,
+            LineKind::ProrationCredit,
+            LineKind::ProrationCharge,
+            LineKind::Shortfall,
+        ]));
+        prop_assert_eq!(inv.discounts, sum(&[LineKind::Discount]));
+        prop_assert_eq!(inv.tax, sum(&[LineKind::Tax]));
+        prop_assert_eq!(inv.pre_tax_total, inv.subtotal + inv.discounts);
+        prop_assert_eq!(inv.total, inv.pre_tax_total + inv.tax);
+        prop_assert_eq!(inv.amount_due, inv.lines.iter().map(|l| l.amount).sum::<Decimal>());
+        for total in [inv.subtotal, inv.discounts, inv.tax, inv.pre_tax_total, inv.total, inv.amount_due] {
+            prop_assert_eq!(round(total, minor, mode), total);
+        }
+    }
+}

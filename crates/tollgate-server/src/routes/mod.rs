@@ -3,6 +3,7 @@
 
 pub mod apis;
 pub mod audit;
+pub mod billing;
 pub mod catalog;
 pub mod credentials;
 pub mod ledger;
@@ -12,6 +13,7 @@ pub mod signing_keys;
 pub mod tenancy;
 pub mod terms;
 pub mod usage;
+pub mod webhooks;
 
 use crate::error::Problem;
 

@@ -21,7 +21,7 @@ use crate::harness::{App, OPERATOR_TOKEN, Tenant, id, tenant};
 const PROBLEMS: &str = "https://tollgate.dev/problems/";
 
 /// The upstream: answers every request with what it received.
-async fn start_upstream() -> SocketAddr {
+pub(crate) async fn start_upstream() -> SocketAddr {
     let router = axum::Router::new().fallback(|req: axum::extract::Request| async move {
         axum::Json(
             json!({"path": req.uri().path(), "method": req.method().as_str(),
@@ -47,16 +47,16 @@ fn to_early_morning(app: &App) {
     app.clock.advance(target - t);
 }
 
-struct Gw {
+pub(crate) struct Gw {
     addr: SocketAddr,
     client: Client<HttpConnector, Full<Bytes>>,
     events: mpsc::Receiver<GatewayEvent>,
 }
 
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Value,
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Value,
 }
 
 impl Answer {
@@ -148,7 +148,7 @@ impl Gw {
         Answer::of(resp).await
     }
 
-    async fn get(&self, path: &str, key: &str) -> Answer {
+    pub(crate) async fn get(&self, path: &str, key: &str) -> Answer {
         self.call(
             Method::GET,
             path,
@@ -169,6 +169,35 @@ async fn marketplace(
     upstream: SocketAddr,
     limits: Value,
     windows: Option<Value>,
+) -> (String, String, String) {
+    marketplace_with(app, p, c, upstream, limits, windows, json!({})).await
+}
+
+/// The sheet `marketplace` publishes: reads (`pets:read`) and writes (`pets:write`) of
+/// `echo` with the given limits.
+pub(crate) fn echo_sheet(limits: Value) -> Value {
+    json!({
+        "id": "echo-terms", "version": "1.0.0", "title": "Echo terms", "effective": "2026-01-01",
+        "jurisdiction": "NL", "governing_law": "the laws of the Netherlands", "language": "en",
+        "sections": [{"id": "use", "title": "Use", "body": "Be kind."}],
+        "grants": [
+            {"api": "echo", "operations": ["listPets", "getPet"], "scopes": ["pets:read"], "group": "read"},
+            {"api": "echo", "operations": ["createPet"], "scopes": ["pets:write"], "group": "write"}
+        ],
+        "limits": limits,
+        "notice": {"days": 30, "on_expiry": "suspend"}
+    })
+}
+
+/// [`marketplace`] with more clauses in the sheet (`extra` is merged in: `pricing`, `sla`).
+pub(crate) async fn marketplace_with(
+    app: &App,
+    p: &Tenant,
+    c: &Tenant,
+    upstream: SocketAddr,
+    limits: Value,
+    windows: Option<Value>,
+    extra: Value,
 ) -> (String, String, String) {
     let openapi = json!({
         "openapi": "3.1.0",
@@ -198,19 +227,12 @@ async fn marketplace(
         json!({"status": "published"}),
     )
     .await;
-    let mut sheet = json!({
-        "id": "echo-terms", "version": "1.0.0", "title": "Echo terms", "effective": "2026-01-01",
-        "jurisdiction": "NL", "governing_law": "the laws of the Netherlands", "language": "en",
-        "sections": [{"id": "use", "title": "Use", "body": "Be kind."}],
-        "grants": [
-            {"api": "echo", "operations": ["listPets", "getPet"], "scopes": ["pets:read"], "group": "read"},
-            {"api": "echo", "operations": ["createPet"], "scopes": ["pets:write"], "group": "write"}
-        ],
-        "limits": limits,
-        "notice": {"days": 30, "on_expiry": "suspend"}
-    });
+    let mut sheet = echo_sheet(limits);
     if let Some(w) = windows {
         sheet["windows"] = w;
+    }
+    for (k, v) in extra.as_object().into_iter().flatten() {
+        sheet[k] = v.clone();
     }
     let terms = app
         .create(
@@ -246,7 +268,7 @@ async fn marketplace(
     (plan, api, sub)
 }
 
-async fn key(app: &App, c: &Tenant, body: Value) -> (String, String) {
+pub(crate) async fn key(app: &App, c: &Tenant, body: Value) -> (String, String) {
     let k = app
         .create(&format!("/v1/apps/{}/keys", c.app), &c.developer, body)
         .await;
@@ -308,7 +330,7 @@ async fn upstream_verifier(
     )
 }
 
-async fn two_tenants(app: &App) -> (Tenant, Tenant) {
+pub(crate) async fn two_tenants(app: &App) -> (Tenant, Tenant) {
     (tenant(app, "prov").await, tenant(app, "cons").await)
 }
 
@@ -2124,7 +2146,7 @@ async fn ca_issued_client_certificates_authenticate_with_tls_client_auth() {
 
 /// The gateway with the usage ledger (`sync` durability) under `dir`: the metering
 /// consumer appends every call's event before the response ends.
-async fn start_gateway_with_ledger(app: &App, dir: &std::path::Path) -> Gw {
+pub(crate) async fn start_gateway_with_ledger(app: &App, dir: &std::path::Path) -> Gw {
     let config = tollgate_server::ledger::LedgerConfig::under(
         dir,
         tollgate_server::ledger::Durability::Sync,

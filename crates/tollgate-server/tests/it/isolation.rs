@@ -23,6 +23,10 @@ fn param(a: &Tenant, name: &str) -> Option<String> {
         "signing_key_id" => "00000000-0000-7000-8000-000000000000".to_owned(),
         "purpose" => "token_signing".to_owned(),
         "log" => "live".to_owned(),
+        "endpoint_id" => "00000000-0000-7000-8000-000000000000".to_owned(),
+        "invoice_id" => "inv_0000000000000000000000000000000".to_owned(),
+        "clock_id" => "clock_0000000000000000000000000000000".to_owned(),
+        "payout_id" => "po_0000000000000000000000000000000".to_owned(),
         _ => return None,
     })
 }
@@ -61,6 +65,42 @@ fn body(method: &Method, path: &str, a: &Tenant) -> Option<Value> {
         }
         ("POST", "/v1/keys/{purpose}/rotate") => json!({}),
         ("POST", "/v1/usage/events") => json!([]),
+        ("POST", "/v1/orgs/{org_id}/webhook-endpoints") => {
+            json!({"url": "https://hooks.example/x"})
+        }
+        ("POST", "/v1/orgs/{org_id}/webhook-endpoints/{endpoint_id}/rotate-secret") => return None,
+        ("POST", "/v1/invoices/{invoice_id}/pay" | "/v1/invoices/{invoice_id}/void") => {
+            return None;
+        }
+        ("POST", "/v1/invoices/{invoice_id}/credit-notes") => {
+            json!({"amount": "1.00", "reason": "x"})
+        }
+        ("POST", "/v1/subscriptions/{subscription_id}/test-clock") => {
+            json!({"test_clock_id": "clock_x"})
+        }
+        ("POST", "/v1/test-clocks/{clock_id}/advance") => {
+            json!({"frozen_time": "2030-01-01T00:00:00Z"})
+        }
+        ("POST", "/v1/orgs/{org_id}/wallet") => {
+            json!({"currency": "USD", "amount": "1.00", "reason": "x"})
+        }
+        ("PUT", "/v1/orgs/{org_id}/billing-account") => json!({"tax_rates": []}),
+        ("POST", "/v1/billing/close") => return None,
+        ("POST", "/v1/subscriptions/{subscription_id}/coupons") => {
+            json!({"coupon": {"id": "x", "discount": {"type": "percent", "percent": "10"}}})
+        }
+        ("POST", "/v1/billing/quote") => {
+            json!({"price_book": {"id": "q", "version": "1", "currency": "USD",
+            "base_fee": {"amount": "1.00"}}, "usage": {}})
+        }
+        ("PUT", "/v1/billing/settings") => {
+            json!({"marketplace_fee": {"model": "percentage", "percent": "0"}})
+        }
+        ("POST", "/v1/payouts") => json!({"provider_org_id": a.org, "currency": "USD",
+            "period_start": "2026-01-01T00:00:00Z", "period_end": "2026-02-01T00:00:00Z"}),
+        ("POST", "/v1/test-clocks") => {
+            json!({"org_id": a.org, "name": "x", "frozen_time": "2026-01-01T00:00:00Z"})
+        }
         ("POST", "/v1/subscriptions/{subscription_id}/acceptances") => {
             json!({"terms_sha256": "00"})
         }

@@ -277,33 +277,109 @@ fn notice_and_text() {
     check(|s| s.version = "1.3.0".into(), "version", Neutral);
 }
 
+/// Edits the inline price book of fixture `name` and returns every change found.
+fn price_edit(name: &str, f: &dyn Fn(&mut serde_json::Value)) -> Vec<tollgate_terms::Change> {
+    let old = valid(name);
+    let mut s = sheet(name);
+    let Some(Pricing::Inline(p)) = &mut s.pricing else {
+        unreachable!()
+    };
+    f(p);
+    diff(&old, &revalidate(&s))
+}
+
+/// The only change of an edit of the book of `name`: its path and kind.
+fn price_change(name: &str, f: &dyn Fn(&mut serde_json::Value)) -> (String, ChangeKind) {
+    let c = price_edit(name, f);
+    assert_eq!(c.len(), 1, "{c:#?}");
+    (c[0].path.clone(), c[0].kind)
+}
+
 #[test]
 fn prices() {
-    let old = valid("health-records.toml");
-    let edit = |f: &dyn Fn(&mut serde_json::Value)| {
-        let mut s = sheet("health-records.toml");
-        let Some(Pricing::Inline(p)) = &mut s.pricing else {
-            unreachable!()
-        };
-        f(p);
-        diff(&old, &revalidate(&s))
-    };
-    let c = edit(&|p| p["unit_price"] = "0.02".into());
+    const H: &str = "health-records.toml";
+    let charge = "pricing.charges.record-reads";
+    let c = price_edit(H, &|p| {
+        p["charges"][0]["price"]["unit_price"] = "0.02".into()
+    });
     assert_eq!(
         (c.len(), c[0].kind, c[0].path.as_str()),
-        (1, PriceUp, "pricing.unit_price")
+        (1, PriceUp, "pricing.charges.record-reads.price.unit_price")
     );
-    let c = edit(&|p| p["base_fee"] = "450".into());
-    assert_eq!((c.len(), c[0].kind), (1, PriceDown));
+    assert_eq!(
+        c[0].summary,
+        "pricing.charges.record-reads.price.unit_price: 0.02 instead of 0.015"
+    );
+    assert_eq!(
+        price_change(H, &|p| p["base_fee"]["amount"] = "450".into()),
+        ("pricing.base_fee.amount".into(), PriceDown)
+    );
     // More free units is cheaper.
-    let c = edit(&|p| p["free_units"] = 20000.into());
-    assert_eq!((c.len(), c[0].kind), (1, PriceDown));
-    // Same amount written differently is no change.
-    assert!(edit(&|p| p["base_fee"] = "490".into()).is_empty());
-    let c = edit(&|p| p["currency"] = "CHF".into());
-    assert_eq!((c.len(), c[0].kind), (1, PriceChanged));
-    let c = edit(&|p| p["setup_fee"] = "99".into());
-    assert_eq!((c.len(), c[0].kind), (1, PriceChanged));
+    assert_eq!(
+        price_change(H, &|p| p["charges"][0]["free_units"] = "20000".into()),
+        (format!("{charge}.free_units"), PriceDown)
+    );
+    // The same amount written differently, or a default written out, is no change.
+    assert!(price_edit(H, &|p| p["base_fee"]["amount"] = "490".into()).is_empty());
+    assert!(price_edit(H, &|p| p["rounding"] = "half_up".into()).is_empty());
+    // Another currency: no amount can be compared.
+    let c = price_edit(H, &|p| {
+        p["currency"] = "CHF".into();
+        p["base_fee"]["amount"] = "450".into();
+    });
+    let got: Vec<(&str, ChangeKind)> = c.iter().map(|c| (c.path.as_str(), c.kind)).collect();
+    assert_eq!(
+        got,
+        [
+            ("pricing.currency", PriceChanged),
+            ("pricing.base_fee.amount", PriceChanged)
+        ]
+    );
+    assert_eq!(
+        price_change(H, &|p| p["minimum_commitment"] = "100".into()),
+        ("pricing.minimum_commitment".into(), PriceUp)
+    );
+    assert_eq!(
+        price_change(H, &|p| p["trial_days"] = 30.into()),
+        ("pricing.trial_days".into(), PriceDown)
+    );
+    assert_eq!(
+        price_change(H, &|p| p["base_fee"]["timing"] = "in_arrears".into()),
+        ("pricing.base_fee.timing".into(), PriceChanged)
+    );
+    assert_eq!(
+        price_change(H, &|p| p["version"] = "2026-04".into()),
+        ("pricing.version".into(), Neutral)
+    );
+    // Another pricing model cannot be compared.
+    assert_eq!(
+        price_change(H, &|p| {
+            p["charges"][0]["price"] = serde_json::json!({
+                "model": "package", "package_size": "1000", "package_price": "10" })
+        }),
+        (format!("{charge}.price"), PriceChanged)
+    );
+    // Charges are matched by id: a new one costs more, a removed one less.
+    let extra = serde_json::json!({ "id": "exports", "meter": "record-reads",
+        "price": { "model": "per_unit", "unit_price": "0.5" } });
+    assert_eq!(
+        price_change(H, &|p| {
+            p["charges"]
+                .as_array_mut()
+                .unwrap()
+                .insert(0, extra.clone())
+        }),
+        ("pricing.charges.exports".into(), PriceUp)
+    );
+    assert_eq!(
+        price_change(H, &|p| p["charges"] = serde_json::json!([])),
+        (charge.into(), PriceDown)
+    );
+    assert_eq!(
+        price_change(H, &|p| p["meters"][0]["filter"]["status"] =
+            serde_json::json!([])),
+        ("pricing.meters.record-reads".into(), PriceChanged)
+    );
     // A different price version by reference cannot be compared.
     check(
         |s| {
@@ -313,6 +389,78 @@ fn prices() {
         },
         "pricing",
         PriceChanged,
+    );
+}
+
+#[test]
+fn tiered_and_percentage_prices() {
+    const F: &str = "fintech-payments.json";
+    let price = "pricing.charges.api-calls.price";
+    let fees = "pricing.charges.payment-fees.price";
+    // Same bounds: tier by tier.
+    assert_eq!(
+        price_change(F, &|p| {
+            p["charges"][0]["price"]["tiers"][1]["unit_price"] = "0.10".into()
+        }),
+        (format!("{price}.tiers[1].unit_price"), PriceDown)
+    );
+    assert_eq!(
+        price_change(F, &|p| {
+            p["charges"][0]["price"]["tiers"][2]["flat_fee"] = "75".into()
+        }),
+        (format!("{price}.tiers[2].flat_fee"), PriceUp)
+    );
+    // Moved bounds: judged on what each quantity costs. The dear first tier covering
+    // more is dearer; a cheap tier starting earlier is cheaper.
+    let bound = |v: &'static str| {
+        move |p: &mut serde_json::Value| p["charges"][0]["price"]["tiers"][0]["up_to"] = v.into()
+    };
+    assert_eq!(
+        price_change(F, &bound("20000")),
+        (format!("{price}.tiers"), PriceUp)
+    );
+    assert_eq!(
+        price_change(F, &bound("5000")),
+        (format!("{price}.tiers"), PriceDown)
+    );
+    // Cheaper for small quantities, dearer for large ones.
+    assert_eq!(
+        price_change(F, &|p| {
+            p["charges"][0]["price"]["tiers"] = serde_json::json!([
+                { "up_to": "5000", "unit_price": "0.10" },
+                { "up_to": null, "unit_price": "0.25" }
+            ])
+        }),
+        (format!("{price}.tiers"), PriceChanged)
+    );
+    // Splitting a tier in two at the same price changes nothing anyone pays.
+    assert_eq!(
+        price_change(F, &|p| {
+            let t = p["charges"][0]["price"]["tiers"].as_array_mut().unwrap();
+            t.insert(
+                0,
+                serde_json::json!({ "up_to": "5000", "unit_price": "0.20" }),
+            );
+        }),
+        (format!("{price}.tiers"), Neutral)
+    );
+    assert_eq!(
+        price_change(F, &|p| p["charges"][1]["price"]["percent"] = "1.9".into()),
+        (format!("{fees}.percent"), PriceUp)
+    );
+    // No largest fee is no cap: dearer.
+    assert_eq!(
+        price_change(F, &|p| {
+            p["charges"][1]["price"]
+                .as_object_mut()
+                .unwrap()
+                .remove("max_fee");
+        }),
+        (format!("{fees}.max_fee"), PriceUp)
+    );
+    assert_eq!(
+        price_change(F, &|p| p["charges"][1]["price"]["free_events"] = 5.into()),
+        (format!("{fees}.free_events"), PriceUp)
     );
 }
 

@@ -261,12 +261,18 @@ fn sensitive_data_rules() {
 #[test]
 fn inline_prices_must_be_exact() {
     let text = format!(
-        "{BASE}pricing:\n  inline:\n    unit_price: 0.002\n    tiers: [{{ up_to: 10, price: \"1\" }}]\n"
+        "{BASE}pricing:\n  inline:\n    id: demo\n    version: \"1\"\n    currency: EUR\n    meters: [{{ id: calls, aggregate: count }}]\n    charges:\n      - id: calls\n        meter: calls\n        price: {{ model: per_unit, unit_price: 0.002 }}\n"
     );
     let e = errors_of(&text);
+    // Once, in our words; the price book does not repeat it.
     assert_eq!(e.len(), 1, "{e:?}");
-    assert_eq!(e[0].field, "pricing.inline.unit_price");
-    assert_eq!(e[0].line, Some(14));
+    assert_eq!(e[0].field, "pricing.inline.charges[0].price.unit_price");
+    assert_eq!(e[0].line, Some(21));
+    assert!(
+        e[0].message
+            .starts_with("write decimal amounts as strings (\"0.002\")"),
+        "{e:?}"
+    );
     let both = format!("{BASE}pricing:\n  inline: {{}}\n  ref: {{ id: a, sha256: b }}\n");
     let e = errors_of(&both);
     assert!(e[0].message.contains("exactly one"), "{e:?}");

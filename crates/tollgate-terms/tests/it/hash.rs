@@ -211,7 +211,12 @@ const EDITS: &[Edit] = &[
         }))
     }),
     ("inline price", |s| {
-        s.pricing = Some(Pricing::Inline(serde_json::json!({"unit_price": "0.001"})))
+        s.pricing = Some(Pricing::Inline(serde_json::json!({
+            "id": "weather-standard", "version": "2026", "currency": "EUR",
+            "base_fee": { "amount": "9.90" },
+            // The sheet's quota per billing period counts these very periods.
+            "billing_cycle": { "anchor": "subscription", "time_zone": "Europe/Paris" }
+        })))
     }),
     ("notice", |s| s.notice.on_expiry = OnExpiry::Suspend),
 ];

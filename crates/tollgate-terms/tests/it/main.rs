@@ -5,6 +5,7 @@ mod diff;
 mod errors;
 mod hash;
 mod odrl;
+mod pricing;
 mod render;
 mod schema;
 mod windows;

@@ -57,3 +57,44 @@ fn windows_in_words() {
     assert_eq!(render::group_digits(1_234_567), "1 234 567");
     assert_eq!(render::group_digits(999), "999");
 }
+
+#[test]
+fn every_pricing_model_in_words() {
+    use tollgate_terms::model::Pricing;
+    let mut s = sheet("fintech-payments.json");
+    let Some(Pricing::Inline(p)) = &mut s.pricing else {
+        unreachable!()
+    };
+    p["currency"] = "JPY".into();
+    p["billing_cycle"] = serde_json::json!({ "interval": "quarter", "anchor": "subscription" });
+    p["base_fee"] = serde_json::json!({ "amount": "120000", "timing": "in_arrears" });
+    p["charges"] = serde_json::json!([
+        { "id": "exports", "meter": "payment-calls",
+          "price": { "model": "package", "package_size": "1000", "package_price": "500" } },
+        { "id": "calls", "meter": "payment-calls", "free_units": "0.5",
+          "price": { "model": "volume", "tiers": [
+              { "up_to": "1000.5", "unit_price": "2" }, { "up_to": null, "unit_price": "1" } ] } },
+        { "id": "volume", "meter": "payment-volume",
+          "price": { "model": "graduated_percentage", "tiers": [
+              { "up_to": "1000000", "percent": "2", "flat_fee": "100" },
+              { "up_to": null, "percent": "1.5" } ] } },
+        { "id": "fees", "meter": "payment-volume",
+          "price": { "model": "percentage", "percent": "3", "free_events": 5, "free_amount": "10000" } }
+    ]);
+    let md = render::markdown(&revalidate(&s));
+    for needle in [
+        "Billing period: quarters counted from the moment your subscription started, `UTC` time.",
+        "Base fee: 120 000 JPY per quarter, charged in arrears, at the end of the period it covers.",
+        "Price: 500 JPY per package of 1 000 units; a started package is charged in full.",
+        "Price: by volume, every unit priced at the rate of the tier the period's whole quantity falls in; the first 0.5 units of each billing period are free.",
+        "| up to 1 000.5 | 2 |\n| over 1 000.5 | 1 |\n",
+        "| Cumulative amount (JPY) | Percent | Flat fee (JPY) |",
+        "| up to 1 000 000 | 2 % | 100 |\n| over 1 000 000 | 1.5 % |  |\n",
+        "Price: 3 % of each event's amount; each billing period's first events are free until 5 events or 10 000 JPY of amount are covered, whichever comes first.",
+        "rounded once, to 0 decimal places (half up)",
+    ] {
+        assert!(md.contains(needle), "{needle:?} not in:\n{md}");
+    }
+    let html = render::html(&revalidate(&s));
+    assert!(html.contains("<table>"), "{html}");
+}

@@ -96,7 +96,8 @@ fn rejects_what_the_parser_rejects() {
         assert_eq!(check(&d).len(), 1, "{bad} at {pointer}: {:?}", check(&d));
     }
     let mut d = base();
-    d["pricing"] = json!({ "ref": { "id": "p1", "sha256": "ab" }, "inline": {} });
+    let book = json!({ "id": "p1", "version": "1", "currency": "EUR" });
+    d["pricing"] = json!({ "ref": { "id": "p1", "sha256": "ab" }, "inline": book });
     let issues = check(&d);
     assert_eq!(issues.len(), 1, "{issues:?}");
     assert_eq!(issues[0].field, "pricing");
@@ -222,4 +223,47 @@ fn the_parser_stays_the_authority_on_yaml_plain_scalars() {
     assert_eq!(check(&doc).len(), 1);
     let l = parse_str(Path::new("demo.yaml"), None, yaml).unwrap();
     assert_eq!(l.sheet.title, "2024");
+}
+
+#[test]
+fn inline_prices_follow_the_price_book_schema() {
+    let s = json_schema();
+    assert_eq!(
+        s["$defs"]["Pricing"]["properties"]["inline"]["anyOf"][0]["$ref"],
+        "#/$defs/PriceBook"
+    );
+    assert_eq!(s["$defs"]["PriceBook"]["title"], "Tollgate price book");
+    assert!(s["$defs"]["PriceBook.Tier"].is_object());
+    // Every reference, billing's renamed ones included, resolves in this one file.
+    fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    match (k.as_str(), x.as_str()) {
+                        ("$ref", Some(r)) => out.push(r),
+                        _ => refs(x, out),
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(&s, &mut all);
+    for r in all {
+        assert!(s.pointer(&r[1..]).is_some(), "{r} does not resolve");
+    }
+
+    let mut d = base();
+    d["pricing"] = json!({ "inline": {
+        "id": "p", "version": "1", "currency": "EUR", "colour": "red",
+        "base_fee": { "amount": 9.5 }
+    } });
+    let mut fields: Vec<String> = check(&d).into_iter().map(|i| i.field).collect();
+    fields.sort();
+    assert_eq!(
+        fields,
+        ["pricing.inline.base_fee.amount", "pricing.inline.colour"]
+    );
 }

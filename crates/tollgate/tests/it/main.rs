@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod billing;
 mod ledger;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tollgate");
