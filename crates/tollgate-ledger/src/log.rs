@@ -1048,7 +1048,6 @@ impl Log {
                     previous_size: l,
                 });
             }
-            None if size == 0 => return Ok(None),
             _ => {}
         }
         let cp = Checkpoint::sign(

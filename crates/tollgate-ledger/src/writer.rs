@@ -250,7 +250,9 @@ fn run<C: Completion>(mut log: Log, rx: Receiver<Msg<C>>, mut config: WriterConf
     let mut dones: Vec<C> = Vec::with_capacity(max_batch);
     // Monotonic time only schedules batching and checkpoints; it is never written anywhere.
     let mut last_checkpoint = Instant::now();
-    let mut unsigned = false;
+    // A log that never signed a checkpoint signs one even while empty (size 0, the empty
+    // root), so every log has a signed head to cite from its first second on.
+    let mut unsigned = log.latest_checkpoint().is_none();
     let mut shutting = false;
     while !shutting {
         // Wait for the first leaf of a batch, waking for a due checkpoint.

@@ -420,6 +420,24 @@ impl Tx {
         }))
     }
 
+    /// Moves a subscription to another plan (the caller updates the rest of the row
+    /// with [`Tx::update_subscription`] in the same transaction).
+    pub async fn set_subscription_plan(
+        &mut self,
+        sub: SubscriptionId,
+        plan: tollgate_core::PlanId,
+    ) -> Result<()> {
+        on_tx!(self, |c| sqlx::query(
+            "UPDATE subscriptions SET plan_id = $1 WHERE id = $2"
+        )
+        .bind(plan.to_string())
+        .bind(sub.to_string())
+        .execute(c)
+        .await?
+        .rows_affected());
+        Ok(())
+    }
+
     // ------------------------------------------------------------ coupons
 
     /// Puts a coupon on a subscription (a second coupon with the same id is a duplicate).

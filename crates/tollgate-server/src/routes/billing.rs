@@ -57,6 +57,7 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(close))
         .routes(routes!(quote))
         .routes(routes!(list_coupons, add_coupon))
+        .routes(routes!(change_plan))
 }
 
 /// The audit entry of a billing change (no before/after body: the documents are signed
@@ -1503,4 +1504,119 @@ async fn add_coupon(
         Json(json!({"coupon": value, "periods_applied": 0})),
     )
         .into_response())
+}
+
+/// Body of `POST /v1/subscriptions/{subscription_id}/change-plan`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePlan {
+    /// Another published plan of the same provider.
+    pub plan_id: tollgate_core::PlanId,
+    /// SHA-256 of that plan's current term sheet: changing accepts it (a signed
+    /// acceptance record, as when subscribing).
+    pub accept_terms: String,
+}
+
+/// Moves a subscription to another plan of its provider, accepting that plan's terms.
+/// Access follows at once (the gateway's next request); billing prorates by the old
+/// price book's policy: by default an upgrade (a dearer base fee) is charged at once
+/// with a credit for the unused time, a downgrade's base fee changes at the period's end.
+/// Calls are rated by the sheet they were served under either way.
+#[utoipa::path(post, path = "/v1/subscriptions/{subscription_id}/change-plan", tag = "subscriptions",
+    params(("subscription_id" = String, Path)), request_body = ChangePlan,
+    responses((status = 200, body = Object), WriteErrors), security(("bearer" = [])))]
+async fn change_plan(
+    State(st): St,
+    caller: Caller,
+    origin: crate::extract::OriginInfo,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<ChangePlan>,
+) -> Result<Json<Value>, ApiError> {
+    use tollgate_core::model::{PlanStatus, SubscriptionState, Visibility};
+    let sub_id: SubscriptionId = path_id(&id, "subscription")?;
+    let mut tx = st.store.write().await?;
+    let before = tx
+        .get_subscription(sub_id)
+        .await?
+        .filter(|s| sees_either(&caller, s.consumer_org_id, s.provider_org_id))
+        .ok_or_else(|| ApiError::not_found("subscription"))?;
+    if caller.role_in(before.consumer_org_id).is_none() {
+        return Err(ApiError::forbidden(
+            "only a member of the subscribing org changes its plan",
+        ));
+    }
+    caller.require(before.consumer_org_id, Action::Subscribe, "subscription")?;
+    if before.state != SubscriptionState::Active {
+        return Err(ApiError::new(
+            ErrorCode::InvalidTransition,
+            "only an active subscription changes plan",
+        ));
+    }
+    if before.plan_id == req.plan_id {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            "the subscription is on this plan already",
+        ));
+    }
+    let plan = tx
+        .get_plan(req.plan_id)
+        .await?
+        .filter(|p| p.visibility == Visibility::Public || caller.sees(p.org_id))
+        .ok_or_else(|| ApiError::validation(vec![field("/plan_id", "no such plan")]))?;
+    let mut errors = Vec::new();
+    if plan.org_id != before.provider_org_id {
+        errors.push(field(
+            "/plan_id",
+            "a plan of the same provider: subscribe to another provider's plan instead",
+        ));
+    }
+    if plan.status != PlanStatus::Published {
+        errors.push(field("/plan_id", "the plan is not published"));
+    }
+    if plan.approval_required {
+        errors.push(field(
+            "/plan_id",
+            "the plan needs the provider's approval: subscribe to it instead",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let terms = match plan.terms_id {
+        Some(t) => tx.get_terms(t).await?,
+        None => None,
+    }
+    .ok_or_else(|| {
+        ApiError::validation(vec![field("/plan_id", "the plan has no terms to accept")])
+    })?;
+    crate::acceptance::check_accepts("/accept_terms", Some(&req.accept_terms), &terms)?;
+    let mut sub = before.clone();
+    sub.plan_id = plan.id;
+    let a = crate::acceptance::sign(&st, &caller, &sub, &terms, &origin.0).await?;
+    tx.set_subscription_plan(sub.id, plan.id).await?;
+    tx.insert_acceptance(&a, a.record.subscription_id, a.record.terms_id)
+        .await?;
+    sub.terms_sha256 = Some(terms.sha256.clone());
+    sub.revision += 1;
+    sub.updated_at = st.now();
+    tx.update_subscription(&sub, before.revision, before.history.len())
+        .await?;
+    audited(
+        &st,
+        &mut tx,
+        &caller,
+        "subscription.change_plan",
+        "subscription",
+        sub.id.to_string(),
+        Some(sub.consumer_org_id),
+    )
+    .await?;
+    crate::ops::commit(&st, tx, true).await?;
+    Ok(Json(json!({
+        "subscription_id": sub.id,
+        "from_plan_id": before.plan_id,
+        "plan_id": plan.id,
+        "terms_sha256": terms.sha256,
+        "acceptance": a,
+    })))
 }

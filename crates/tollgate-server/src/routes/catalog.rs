@@ -816,7 +816,8 @@ async fn transition_subscription(
         to: req.to,
         actor: caller.user.id,
         reason: req.reason,
-        at: now,
+        // On a test clock, the clock's time: billing reads cancellations from here.
+        at: crate::billing::now_for(&st, before.id),
     });
     sub.state = req.to;
     sub.revision += 1;

@@ -942,3 +942,151 @@ async fn three_periods_on_a_test_clock_exercise_every_billing_rule() {
     redact(&mut snapshot);
     insta::assert_json_snapshot!("three_period_scenario", snapshot);
 }
+
+#[tokio::test]
+async fn changing_plan_moves_access_at_once_and_prorates_the_upgrade() {
+    let (store, _db) = tollgate_store::testing::sqlite().await;
+    let app = App::new(store).await;
+    let (p, c) = two_tenants(&app).await;
+    let upstream = start_upstream().await;
+    let (basic, api, live_sub) = marketplace_with(
+        &app,
+        &p,
+        &c,
+        upstream,
+        json!({}),
+        None,
+        json!({"pricing": {"inline": basic_book()}}),
+    )
+    .await;
+    let _gw = start_gateway_with_ledger(&app, tempfile::tempdir().unwrap().path()).await;
+    // A second plan of the same provider, dearer.
+    let mut sheet = crate::gateway::echo_sheet(json!({}));
+    sheet["id"] = json!("echo-pro-terms");
+    sheet["pricing"] = json!({"inline": pro_book()});
+    let terms = app
+        .create(
+            "/v1/terms",
+            &p.owner,
+            json!({"org_id": p.org, "document": sheet}),
+        )
+        .await;
+    let r = app
+        .post(
+            &format!("/v1/terms/{}/publish", id(&terms)),
+            &p.owner,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let pro = id(&app
+        .create(
+            "/v1/plans",
+            &p.owner,
+            json!({"org_id": p.org, "slug": "echo-pro", "name": "Echo Pro", "visibility": "public", "apis": [{"api_id": api}]}),
+        )
+        .await);
+    app.ok_patch(
+        &format!("/v1/plans/{pro}"),
+        &p.owner,
+        json!({"terms_id": id(&terms), "status": "published"}),
+    )
+    .await;
+    let v1 = app
+        .get(&format!("/v1/subscriptions/{live_sub}"), &c.developer)
+        .await
+        .body["terms_sha256"]
+        .clone();
+    let sub = id(&app
+        .create(
+            "/v1/subscriptions",
+            &c.developer,
+            json!({"app_id": c.app, "plan_id": basic, "mode": "test", "accept_terms": v1}),
+        )
+        .await);
+    let clock = id(&app
+        .create(
+            "/v1/test-clocks",
+            &c.developer,
+            json!({"org_id": c.org, "name": "change", "frozen_time": "2026-03-01T00:00:00Z"}),
+        )
+        .await);
+    app.create(
+        &format!("/v1/subscriptions/{sub}/test-clock"),
+        &c.developer,
+        json!({"test_clock_id": clock}),
+    )
+    .await;
+    // Trial until March 11; on March 21 the customer upgrades (11 of 31 days left).
+    advance(&app, &c.developer, &clock, "2026-03-21T00:00:00Z").await;
+    let stale = app
+        .post(
+            &format!("/v1/subscriptions/{sub}/change-plan"),
+            &c.developer,
+            json!({"plan_id": pro, "accept_terms": v1}),
+        )
+        .await;
+    assert_eq!(
+        stale.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        stale.body
+    );
+    let by_provider = app
+        .post(
+            &format!("/v1/subscriptions/{sub}/change-plan"),
+            &p.owner,
+            json!({"plan_id": pro, "accept_terms": terms["sha256"]}),
+        )
+        .await;
+    assert_eq!(
+        by_provider.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        by_provider.body
+    );
+    let r = app
+        .post(
+            &format!("/v1/subscriptions/{sub}/change-plan"),
+            &c.developer,
+            json!({"plan_id": pro, "accept_terms": terms["sha256"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        r.body["acceptance"]["record"]["accepted_at"],
+        "2026-03-21T00:00:00Z"
+    );
+    let now_on = app
+        .get(&format!("/v1/subscriptions/{sub}"), &c.developer)
+        .await
+        .body;
+    assert_eq!(now_on["plan_id"], pro.as_str());
+    assert_eq!(now_on["terms_sha256"], terms["sha256"]);
+
+    advance(&app, &c.developer, &clock, "2026-04-02T01:00:00Z").await;
+    let list = app
+        .get(&format!("/v1/invoices?subscription_id={sub}"), &c.developer)
+        .await
+        .body;
+    let march = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "period")
+        .unwrap()
+        .clone();
+    // Basic's 20.00 was charged in advance for March: its 11 days left are credited
+    // (−20 × 11/31 → −7.10), Pro is charged for them (50 × 11/31 → 17.74), and April is
+    // charged on Pro in advance.
+    let credit = lines_of(&march, "proration_credit");
+    let charge = lines_of(&march, "proration_charge");
+    assert_eq!(credit[0]["amount"], "-7.10", "{march}");
+    assert_eq!(charge[0]["amount"], "17.74", "{march}");
+    let base = lines_of(&march, "base");
+    assert_eq!(base[0]["amount"], "50.00", "{march}");
+    assert!(
+        base[0]["description"].as_str().unwrap().contains("echo 2"),
+        "{march}"
+    );
+}

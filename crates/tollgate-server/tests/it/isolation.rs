@@ -86,6 +86,9 @@ fn body(method: &Method, path: &str, a: &Tenant) -> Option<Value> {
         }
         ("PUT", "/v1/orgs/{org_id}/billing-account") => json!({"tax_rates": []}),
         ("POST", "/v1/billing/close") => return None,
+        ("POST", "/v1/subscriptions/{subscription_id}/change-plan") => {
+            json!({"plan_id": a.public_plan, "accept_terms": "00"})
+        }
         ("POST", "/v1/subscriptions/{subscription_id}/coupons") => {
             json!({"coupon": {"id": "x", "discount": {"type": "percent", "percent": "10"}}})
         }
