@@ -171,6 +171,18 @@ fn sla_of(document: &Value) -> Option<tollgate_billing::SlaTerms> {
 
 /// Loads a subscription for billing; `None` when it has no priced terms (free).
 pub async fn billable(tx: &mut Tx, id: SubscriptionId) -> Result<Option<Billable>, ApiError> {
+    billable_cached(tx, id, &mut BookCache::new()).await
+}
+
+/// Price books and SLAs by term sheet hash, parsed once per close run.
+pub type BookCache =
+    std::collections::HashMap<String, (Option<PriceBook>, Option<tollgate_billing::SlaTerms>)>;
+
+async fn billable_cached(
+    tx: &mut Tx,
+    id: SubscriptionId,
+    cache: &mut BookCache,
+) -> Result<Option<Billable>, ApiError> {
     let Some(sub) = tx.get_subscription(id).await? else {
         return Err(ApiError::not_found("subscription"));
     };
@@ -216,19 +228,27 @@ pub async fn billable(tx: &mut Tx, id: SubscriptionId) -> Result<Option<Billable
         if books.contains_key(sha) {
             continue;
         }
-        let Some(sheet) = tx.get_terms_by_hash(sub.provider_org_id, sha).await? else {
-            return Err(ApiError::internal(format!("term sheet {sha} is missing")));
-        };
-        match price_book_of(&sheet.document, sha)? {
+        if !cache.contains_key(sha) {
+            let Some(sheet) = tx.get_terms_by_hash(sub.provider_org_id, sha).await? else {
+                return Err(ApiError::internal(format!("term sheet {sha} is missing")));
+            };
+            let parsed = (
+                price_book_of(&sheet.document, sha)?,
+                sla_of(&sheet.document),
+            );
+            cache.insert(sha.clone(), parsed);
+        }
+        let (book, sheet_sla) = &cache[sha];
+        match book {
             Some(b) => {
-                books.insert(sha.clone(), b);
+                books.insert(sha.clone(), b.clone());
             }
             // An unpriced sheet: the subscription is not billed while it is current.
             None if Some(sha) == sub.terms_sha256.as_ref() => return Ok(None),
             None => {}
         }
         if Some(sha) == sub.terms_sha256.as_ref() {
-            sla = sla_of(&sheet.document);
+            sla = sheet_sla.clone();
         }
     }
     let Some(first_book) = books.get(&accepted[0].1).cloned() else {
@@ -339,8 +359,21 @@ pub async fn entries(
     lo: u64,
     hi: u64,
 ) -> Result<Vec<Counted>, ApiError> {
+    let mut tx = state.store.read().await?;
+    entries_in(&mut tx, log, sub, from, to, lo, hi).await
+}
+
+/// [`entries`] in the caller's transaction.
+async fn entries_in(
+    tx: &mut Tx,
+    log: &LedgerLog,
+    sub: SubscriptionId,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+    lo: u64,
+    hi: u64,
+) -> Result<Vec<Counted>, ApiError> {
     let indexes: Vec<u64> = {
-        let mut tx = state.store.read().await?;
         tx.usage_leaf_indexes(log.name, &sub.to_string(), from, to)
             .await?
             .into_iter()
@@ -448,6 +481,14 @@ pub async fn wallet_balance(
     Ok(sum)
 }
 
+/// What rating reads of the customer besides usage.
+#[derive(Debug, Clone)]
+struct Account {
+    taxes: Vec<TaxRate>,
+    wallet: Decimal,
+    coupons: Vec<tollgate_billing::CouponGrant>,
+}
+
 /// Rates one period of `b` from the ledger.
 pub async fn rate_period(
     state: &AppState,
@@ -456,14 +497,39 @@ pub async fn rate_period(
     basis: Basis,
     now: OffsetDateTime,
 ) -> Result<Rated, ApiError> {
+    let mut tx = state.store.read().await?;
+    let account = Account {
+        taxes: tax_rates(&mut tx, b.sub.consumer_org_id).await?,
+        wallet: wallet_balance(
+            &mut tx,
+            b.sub.consumer_org_id,
+            b.mode(),
+            &b.first_book.currency,
+        )
+        .await?,
+        coupons: coupons(&mut tx, b.sub.id).await?,
+    };
+    rate_in(state, &mut tx, b, period, basis, now, &account).await
+}
+
+/// [`rate_period`] in the caller's transaction, with the customer's account given.
+async fn rate_in(
+    state: &AppState,
+    tx: &mut Tx,
+    b: &Billable,
+    period: Span,
+    basis: Basis,
+    now: OffsetDateTime,
+    account: &Account,
+) -> Result<Rated, ApiError> {
     let log = ledger_log(state, b.sub.mode)?;
     let (p_start, p_end) = (from_ts(period.start), from_ts(period.end));
-    let mut counted = entries(state, log, b.sub.id, p_start, p_end, 0, basis.size).await?;
+    let mut counted = entries_in(tx, log, b.sub.id, p_start, p_end, 0, basis.size).await?;
     let in_period = counted.len();
     if basis.previous_size < basis.size {
         counted.extend(
-            entries(
-                state,
+            entries_in(
+                tx,
                 log,
                 b.sub.id,
                 OffsetDateTime::UNIX_EPOCH,
@@ -487,23 +553,14 @@ pub async fn rate_period(
             .filter(|c| c.event.kind == tollgate_core::usage::GATEWAY_CALL_TYPE)
             .map(|c| c.event.data.status),
     );
-    let currency = b.first_book.currency.clone();
-    let (taxes, wallet, coupons) = {
-        let mut tx = state.store.read().await?;
-        (
-            tax_rates(&mut tx, b.sub.consumer_org_id).await?,
-            wallet_balance(&mut tx, b.sub.consumer_org_id, b.mode(), &currency).await?,
-            coupons(&mut tx, b.sub.id).await?,
-        )
-    };
     let invoice = tollgate_billing::rate(&RatingInput {
         subscription: &b.history,
         books: &b.books,
         period,
         events: &events,
-        wallet_balance: wallet.max(Decimal::ZERO),
-        coupons: &coupons,
-        taxes: &taxes,
+        wallet_balance: account.wallet.max(Decimal::ZERO),
+        coupons: &account.coupons,
+        taxes: &account.taxes,
         now: to_ts(now),
     })
     .map_err(billing_error)?;
@@ -613,6 +670,9 @@ pub struct CloseReport {
 
 /// Finalizes every invoice that is due: of the subscriptions on `clock` (at the clock's
 /// time), or of every subscription (each at its own time: wall clock or test clock).
+/// Subscriptions are rated one by one and their invoices written in batches of up to
+/// [`BATCH`] per write transaction; a batch that fails is written again one invoice per
+/// transaction, so one bad subscription costs only itself.
 pub async fn close(
     state: &AppState,
     clock: Option<&str>,
@@ -622,17 +682,22 @@ pub async fn close(
         let mut tx = state.store.read().await?;
         tx.billing_anchors(clock).await?
     };
+    let mut run = Run::new(state);
     let mut report = CloseReport::default();
     let n = anchors.len() as u64;
     for (i, a) in anchors.into_iter().enumerate() {
         report.subscriptions += 1;
-        if let Err(e) = close_subscription(state, a.subscription_id, &mut report).await {
+        if let Err(e) = run.prepare(a.subscription_id).await {
             report
                 .errors
                 .push(format!("subscription {}: {}", a.subscription_id, e.detail));
         }
+        if run.batch.len() >= BATCH {
+            run.flush(&mut report).await;
+        }
         progress(i as u64 + 1, n);
     }
+    run.flush(&mut report).await;
     Ok(report)
 }
 
@@ -642,146 +707,318 @@ pub async fn close_subscription(
     id: SubscriptionId,
     report: &mut CloseReport,
 ) -> Result<(), ApiError> {
-    let b = {
-        let mut tx = state.store.read().await?;
-        match billable(&mut tx, id).await? {
-            Some(b) => b,
-            None => return Ok(()),
-        }
-    };
-    let now = now_for(state, id);
-    let now_ts = to_ts(now);
-    let existing = {
-        let mut tx = state.store.read().await?;
-        tx.subscription_invoices(id).await?
-    };
-    // The opening invoice (advance fee of the first served period), once service started.
-    let service_start = tollgate_billing::trial_end(
-        &b.first_book.billing_cycle,
-        b.start(),
-        b.first_book.trial_days,
-    )
-    .map_err(billing_error)?;
-    let advance = b
-        .first_book
-        .base_fee
-        .as_ref()
-        .is_some_and(|f| f.timing == tollgate_billing::Timing::InAdvance);
-    if advance && now_ts >= service_start && !existing.iter().any(|i| i.kind == "opening") {
-        let (taxes, wallet, coupons) = {
-            let mut tx = state.store.read().await?;
-            (
-                tax_rates(&mut tx, b.sub.consumer_org_id).await?,
-                wallet_balance(
-                    &mut tx,
-                    b.sub.consumer_org_id,
-                    b.mode(),
-                    &b.first_book.currency,
-                )
-                .await?,
-                coupons(&mut tx, b.sub.id).await?,
-            )
-        };
-        let invoice = tollgate_billing::rate_opening(
-            &b.history,
-            &b.books,
-            wallet.max(Decimal::ZERO),
-            &coupons,
-            &taxes,
-        )
-        .map_err(billing_error)?;
-        let log = ledger_log(state, b.sub.mode)?;
-        let cp = settled_checkpoint(state, log).await?;
-        let rated = Rated {
-            invoice,
-            counted: Vec::new(),
-            availability: (0, 0),
-        };
-        if let Some(id) = finalize(state, &b, "opening", rated, &cp, 0, now, report).await? {
-            report.invoices.push(id);
-        }
+    let mut run = Run::new(state);
+    run.prepare(id).await?;
+    run.flush(report).await;
+    match report.errors.first() {
+        Some(e) => Err(ApiError::new(ErrorCode::Conflict, e.clone())),
+        None => Ok(()),
     }
-    let mut period = match existing
-        .iter()
-        .filter(|i| i.kind == "period")
-        .max_by_key(|i| i.period_start)
-    {
-        Some(last) => b.next(&Span::new(to_ts(last.period_start), to_ts(last.period_end)))?,
-        None => b.period_at(b.start())?,
-    };
-    let ended = b.history.cancellation.map(|c| c.at);
-    for _ in 0..MAX_PERIODS_PER_CLOSE {
-        let due = period
-            .end
-            .checked_add(b.grace())
-            .map_err(|_| ApiError::internal("period end overflows"))?;
-        if now_ts < due || ended.is_some_and(|e| period.start >= e) {
-            break;
-        }
-        let log = ledger_log(state, b.sub.mode)?;
-        let cp = settled_checkpoint(state, log).await?;
-        let previous_size = {
-            let mut tx = state.store.read().await?;
-            last_period_invoice(&mut tx, id)
-                .await?
-                .map_or(0, |i| i.checkpoint_size)
-        };
-        let rated = rate_period(
-            state,
-            &b,
-            period,
-            Basis {
-                size: cp.size,
-                previous_size,
-            },
-            now,
-        )
-        .await?;
-        if let Some(id) =
-            finalize(state, &b, "period", rated, &cp, previous_size, now, report).await?
-        {
-            report.invoices.push(id);
-        }
-        period = b.next(&period)?;
-    }
-    Ok(())
 }
 
-/// Signs and stores a rated invoice (and what follows from it: wallet consumption, the
-/// SLA credit note, the webhook), in one transaction. `None` when another close stored
-/// the same invoice first.
-#[allow(clippy::too_many_arguments)]
-async fn finalize(
-    state: &AppState,
-    b: &Billable,
-    kind: &str,
-    rated: Rated,
-    cp: &tollgate_ledger::Checkpoint,
+/// Invoices per write transaction of a close.
+const BATCH: usize = 256;
+
+/// An invoice rated and ready to be written.
+struct Prepared {
+    b: std::sync::Arc<Billable>,
+    kind: &'static str,
+    invoice: RatedInvoice,
+    entries_counted: usize,
+    /// The SLA credit of the period, with the `(good, total)` it was measured on.
+    sla: Option<(tollgate_billing::SlaCredit, u64, u64)>,
+    cp: tollgate_ledger::Checkpoint,
     previous_size: u64,
     now: OffsetDateTime,
-    report: &mut CloseReport,
-) -> Result<Option<String>, ApiError> {
-    let inv = &rated.invoice;
+}
+
+/// What one close keeps between subscriptions: parsed price books, the signed checkpoint
+/// of each log (one per run, so every invoice of a run cites the same head), and each
+/// customer's balance as the invoices of the run consume and credit it.
+struct Run<'a> {
+    state: &'a AppState,
+    books: BookCache,
+    checkpoints: std::collections::HashMap<&'static str, tollgate_ledger::Checkpoint>,
+    wallets: std::collections::HashMap<(OrgId, &'static str, String), Decimal>,
+    taxes: std::collections::HashMap<OrgId, Vec<TaxRate>>,
+    batch: Vec<Prepared>,
+}
+
+impl<'a> Run<'a> {
+    fn new(state: &'a AppState) -> Self {
+        Run {
+            state,
+            books: BookCache::new(),
+            checkpoints: Default::default(),
+            wallets: Default::default(),
+            taxes: Default::default(),
+            batch: Vec::new(),
+        }
+    }
+
+    async fn checkpoint(&mut self, mode: KeyMode) -> Result<tollgate_ledger::Checkpoint, ApiError> {
+        let log = ledger_log(self.state, mode)?;
+        if let Some(cp) = self.checkpoints.get(log.name) {
+            return Ok(cp.clone());
+        }
+        let cp = settled_checkpoint(self.state, log).await?;
+        self.checkpoints.insert(log.name, cp.clone());
+        Ok(cp)
+    }
+
+    async fn account(
+        &mut self,
+        tx: &mut Tx,
+        b: &Billable,
+        coupons: &[tollgate_billing::CouponGrant],
+    ) -> Result<Account, ApiError> {
+        let org = b.sub.consumer_org_id;
+        if let std::collections::hash_map::Entry::Vacant(e) = self.taxes.entry(org) {
+            e.insert(tax_rates(tx, org).await?);
+        }
+        let key = (org, b.mode(), b.first_book.currency.clone());
+        if !self.wallets.contains_key(&key) {
+            let w = wallet_balance(tx, org, b.mode(), &b.first_book.currency).await?;
+            self.wallets.insert(key.clone(), w);
+        }
+        Ok(Account {
+            taxes: self.taxes[&org].clone(),
+            wallet: self.wallets[&key],
+            coupons: coupons.to_vec(),
+        })
+    }
+
+    /// Books what an invoice will do to the customer's balance and coupons, so the next
+    /// invoice of the run sees it.
+    fn apply(
+        &mut self,
+        b: &Billable,
+        invoice: &RatedInvoice,
+        credit: Decimal,
+        coupons: &mut [tollgate_billing::CouponGrant],
+    ) {
+        let key = (
+            b.sub.consumer_org_id,
+            b.mode(),
+            b.first_book.currency.clone(),
+        );
+        if let Some(w) = self.wallets.get_mut(&key) {
+            *w = *w - invoice.wallet.consumed + credit;
+        }
+        for line in invoice
+            .lines
+            .iter()
+            .filter(|l| l.kind == tollgate_billing::LineKind::Discount)
+        {
+            if let Some(g) = coupons
+                .iter_mut()
+                .find(|g| Some(&g.coupon.id) == line.charge.as_ref())
+            {
+                g.periods_applied += 1;
+            }
+        }
+    }
+
+    /// Rates what is due of one subscription into the batch.
+    async fn prepare(&mut self, id: SubscriptionId) -> Result<(), ApiError> {
+        let state = self.state;
+        // Both logs' heads settled (and the usage index caught up with them) before the
+        // read transaction starts, so it sees every entry below them.
+        for mode in [KeyMode::Live, KeyMode::Test] {
+            self.checkpoint(mode).await?;
+        }
+        let mut tx = state.store.read().await?;
+        let Some(b) = billable_cached(&mut tx, id, &mut self.books).await? else {
+            return Ok(());
+        };
+        let b = std::sync::Arc::new(b);
+        let now = now_for(state, id);
+        let now_ts = to_ts(now);
+        let existing = tx.subscription_invoices(id).await?;
+        let mut grants = coupons(&mut tx, id).await?;
+        // The opening invoice (advance fee of the first served period), once service
+        // started.
+        let service_start = tollgate_billing::trial_end(
+            &b.first_book.billing_cycle,
+            b.start(),
+            b.first_book.trial_days,
+        )
+        .map_err(billing_error)?;
+        let advance = b
+            .first_book
+            .base_fee
+            .as_ref()
+            .is_some_and(|f| f.timing == tollgate_billing::Timing::InAdvance);
+        if advance && now_ts >= service_start && !existing.iter().any(|i| i.kind == "opening") {
+            let account = self.account(&mut tx, &b, &grants).await?;
+            let invoice = tollgate_billing::rate_opening(
+                &b.history,
+                &b.books,
+                account.wallet.max(Decimal::ZERO),
+                &account.coupons,
+                &account.taxes,
+            )
+            .map_err(billing_error)?;
+            let cp = self.checkpoint(b.sub.mode).await?;
+            self.apply(&b, &invoice, Decimal::ZERO, &mut grants);
+            self.batch.push(Prepared {
+                b: b.clone(),
+                kind: "opening",
+                invoice,
+                entries_counted: 0,
+                sla: None,
+                cp,
+                previous_size: 0,
+                now,
+            });
+        }
+        let last = existing
+            .iter()
+            .filter(|i| i.kind == "period")
+            .max_by_key(|i| i.period_start);
+        let mut previous_size = last.map_or(0, |i| i.checkpoint_size);
+        let mut period = match last {
+            Some(last) => b.next(&Span::new(to_ts(last.period_start), to_ts(last.period_end)))?,
+            None => b.period_at(b.start())?,
+        };
+        let ended = b.history.cancellation.map(|c| c.at);
+        for _ in 0..MAX_PERIODS_PER_CLOSE {
+            let due = period
+                .end
+                .checked_add(b.grace())
+                .map_err(|_| ApiError::internal("period end overflows"))?;
+            if now_ts < due || ended.is_some_and(|e| period.start >= e) {
+                break;
+            }
+            let cp = self.checkpoint(b.sub.mode).await?;
+            let account = self.account(&mut tx, &b, &grants).await?;
+            let basis = Basis {
+                size: cp.size,
+                previous_size,
+            };
+            let rated = rate_in(state, &mut tx, &b, period, basis, now, &account).await?;
+            // SLA: measured availability of the period's calls against the current
+            // sheet's credit schedule.
+            let sla = match &b.sla {
+                Some(terms) => {
+                    let (good, total) = rated.availability;
+                    let inv = &rated.invoice;
+                    let minor = tollgate_billing::minor_units(&inv.currency).unwrap_or(2);
+                    let credit = tollgate_billing::sla_credit(
+                        terms,
+                        good,
+                        total,
+                        inv.pre_tax_total,
+                        minor,
+                        inv.rounding,
+                    )
+                    .map_err(billing_error)?;
+                    (credit.amount > Decimal::ZERO).then_some((credit, good, total))
+                }
+                None => None,
+            };
+            let credit = sla.as_ref().map_or(Decimal::ZERO, |(c, _, _)| c.amount);
+            self.apply(&b, &rated.invoice, credit, &mut grants);
+            previous_size = cp.size;
+            self.batch.push(Prepared {
+                b: b.clone(),
+                kind: "period",
+                invoice: rated.invoice,
+                entries_counted: rated.counted.len(),
+                sla,
+                cp,
+                previous_size: basis.previous_size,
+                now,
+            });
+            period = b.next(&period)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the batch: in one transaction, or invoice by invoice when that fails.
+    async fn flush(&mut self, report: &mut CloseReport) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.batch);
+        let state = self.state;
+        // Keyring before store (the order rotation takes them in).
+        let ring = state.keyring.read().await;
+        let together = async {
+            let mut tx = state.store.write().await?;
+            let mut done = Vec::new();
+            for p in &batch {
+                match write_invoice(state, &ring, &mut tx, p).await? {
+                    Some(d) => done.push(d),
+                    // Another close wrote it: this transaction is spoiled (PostgreSQL).
+                    None => return Err(ApiError::new(ErrorCode::Conflict, "written already")),
+                }
+            }
+            tx.commit().await?;
+            Ok::<_, ApiError>(done)
+        }
+        .await;
+        let done = match together {
+            Ok(done) => done,
+            Err(_) => {
+                // The balances booked for this batch may not have been written.
+                self.wallets.clear();
+                let mut done = Vec::new();
+                for p in &batch {
+                    let one = async {
+                        let mut tx = state.store.write().await?;
+                        let d = write_invoice(state, &ring, &mut tx, p).await?;
+                        if d.is_some() {
+                            tx.commit().await?;
+                        }
+                        Ok::<_, ApiError>(d)
+                    }
+                    .await;
+                    match one {
+                        Ok(Some(d)) => done.push(d),
+                        Ok(None) => {}
+                        Err(e) => report
+                            .errors
+                            .push(format!("subscription {}: {}", p.b.sub.id, e.detail)),
+                    }
+                }
+                done
+            }
+        };
+        for (invoice, note) in done {
+            report.invoices.push(invoice);
+            report.credit_notes.extend(note);
+        }
+    }
+}
+
+/// Signs and stores one rated invoice inside `tx` with what follows from it: coupon
+/// periods, prepaid credit consumed, the SLA credit note, the audit entry, the webhooks.
+/// Returns the invoice id and the credit note's, or `None` when the invoice exists
+/// already (another close wrote it first).
+async fn write_invoice(
+    state: &AppState,
+    ring: &tollgate_keyring::Keyring,
+    tx: &mut Tx,
+    p: &Prepared,
+) -> Result<Option<(String, Option<String>)>, ApiError> {
+    let (b, inv, cp, now) = (&p.b, &p.invoice, &p.cp, p.now);
     let id = format!("inv_{}", uuid::Uuid::now_v7().simple());
     let issuer = b.sub.provider_org_id;
     let mode = b.mode();
-    // Keyring before store (the order rotation takes them in).
-    let ring = state.keyring.read().await;
-    let mut tx = state.store.write().await?;
     let seq = tx.next_document_seq(issuer, mode, "invoice").await?;
     let number = document_number("INV", mode, seq);
-    let finalized_at = format_rfc3339(now)?;
     let price_books: Vec<_> = b.books.values().map(PriceBook::reference).collect();
     let doc = json!({
         "tollgate_invoice": INVOICE_FORMAT,
         "id": id,
         "number": number,
-        "kind": kind,
+        "kind": p.kind,
         "mode": mode,
         "issuer_org_id": issuer,
         "customer_org_id": b.sub.consumer_org_id,
         "subscription_id": b.sub.id,
-        "finalized_at": finalized_at,
+        "finalized_at": format_rfc3339(now)?,
         "test_clock_id": b.clock,
         "ledger": {
             "log": cp_log_name(b.sub.mode),
@@ -791,20 +1028,20 @@ async fn finalize(
                 "root": base64::engine::general_purpose::STANDARD.encode(cp.root),
                 "note": cp.note,
             },
-            "previous_size": previous_size,
-            "entries_counted": rated.counted.len(),
+            "previous_size": p.previous_size,
+            "entries_counted": p.entries_counted,
         },
         "price_books": price_books,
         "invoice": inv,
     });
-    let (key_id, signature) = sign_document(&ring, &doc)?;
+    let (key_id, signature) = sign_document(ring, &doc)?;
     let record = InvoiceRecord {
         id: id.clone(),
         issuer_org_id: issuer,
         customer_org_id: b.sub.consumer_org_id,
         subscription_id: b.sub.id,
         mode: mode.to_owned(),
-        kind: kind.to_owned(),
+        kind: p.kind.to_owned(),
         period_start: from_ts(inv.period.start),
         period_end: from_ts(inv.period.end),
         seq,
@@ -850,36 +1087,28 @@ async fn finalize(
         })
         .await?;
     }
-    // SLA: measured availability of the period's calls against the current sheet's
-    // credit schedule; a breach issues a credit note credited to the customer's balance,
-    // which the next invoice consumes.
-    if kind == "period"
-        && let Some(sla) = &b.sla
-    {
-        let (good, total) = rated.availability;
-        let minor = tollgate_billing::minor_units(&inv.currency).unwrap_or(2);
-        let credit =
-            tollgate_billing::sla_credit(sla, good, total, inv.pre_tax_total, minor, inv.rounding)
-                .map_err(billing_error)?;
-        if credit.amount > Decimal::ZERO {
-            let note = issue_credit_note(
-                &ring,
-                &mut tx,
+    // An SLA breach issues a credit note credited to the customer's balance, which the
+    // next invoice consumes.
+    let note = match &p.sla {
+        Some((credit, good, total)) => Some(
+            issue_credit_note(
+                ring,
+                tx,
                 &record,
                 inv,
                 credit.amount,
                 CreditOrigin::Sla {
-                    credit,
-                    good,
-                    total,
+                    credit: *credit,
+                    good: *good,
+                    total: *total,
                 },
                 now,
                 state.now(),
             )
-            .await?;
-            report.credit_notes.push(note);
-        }
-    }
+            .await?,
+        ),
+        None => None,
+    };
     tx.append_audit(tollgate_store::NewAudit {
         at: state.now(),
         actor: tollgate_core::model::Actor {
@@ -895,9 +1124,8 @@ async fn finalize(
         after_sha256: tollgate_core::hash::canonical_sha256(&doc),
     })
     .await?;
-    crate::webhooks_out::invoice_finalized(&mut tx, &record, state.now()).await?;
-    tx.commit().await?;
-    Ok(Some(id))
+    crate::webhooks_out::invoice_finalized(tx, &record, state.now()).await?;
+    Ok(Some((id, note)))
 }
 
 fn cp_log_name(mode: KeyMode) -> &'static str {

@@ -1090,3 +1090,72 @@ async fn changing_plan_moves_access_at_once_and_prorates_the_upgrade() {
         "{march}"
     );
 }
+
+/// How long a close takes per subscription through the whole server path (store reads,
+/// ledger, rating, signing, the write transaction). Not a test of behaviour: run it by
+/// hand, `BILLING_SCALE=2000 cargo test [--release] -p tollgate-server --test it
+/// billing::close_scale -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "a measurement, run by hand"]
+async fn close_scale() {
+    let n: usize = std::env::var("BILLING_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500);
+    let (store, _db) = tollgate_store::testing::sqlite().await;
+    let app = App::new(store).await;
+    let (p, c) = two_tenants(&app).await;
+    let upstream = start_upstream().await;
+    let (plan, _, live_sub) = marketplace_with(
+        &app,
+        &p,
+        &c,
+        upstream,
+        json!({}),
+        None,
+        json!({"pricing": {"inline": {
+            "id": "scale", "version": "1", "currency": "USD",
+            "base_fee": {"amount": "9.00", "timing": "in_arrears"},
+            "meters": [
+                {"id": "calls", "aggregate": "count"},
+                {"id": "bytes", "aggregate": "sum", "field": "response_bytes"},
+                {"id": "peak", "aggregate": "max", "field": "latency_ms"}],
+            "charges": [
+                {"id": "calls", "meter": "calls", "price": {"model": "graduated", "tiers": [
+                    {"up_to": "1000", "unit_price": "0.01"}, {"up_to": null, "unit_price": "0.005"}]}},
+                {"id": "bytes", "meter": "bytes", "price": {"model": "package", "package_size": "1000000", "package_price": "0.10"}},
+                {"id": "peak", "meter": "peak", "price": {"model": "per_unit", "unit_price": "0.001"}}]}}}),
+    )
+    .await;
+    let _gw = start_gateway_with_ledger(&app, tempfile::tempdir().unwrap().path()).await;
+    let template = app
+        .get(&format!("/v1/subscriptions/{live_sub}"), &c.developer)
+        .await
+        .body;
+    let mut sub: tollgate_core::model::Subscription = serde_json::from_value(template).unwrap();
+    let _ = plan;
+    // n subscriptions that started 40 days ago: one period each is due.
+    let start = app.state.now() - time::Duration::days(40);
+    let mut tx = app.state.store.write().await.unwrap();
+    for _ in 0..n {
+        sub.id = tollgate_core::SubscriptionId::new();
+        sub.created_at = start;
+        sub.history.clear();
+        tx.insert_subscription(&sub).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let t = std::time::Instant::now();
+    let report = tollgate_server::billing::close(&app.state, None, |_, _| {})
+        .await
+        .unwrap();
+    let took = t.elapsed();
+    assert_eq!(report.errors, Vec::<String>::new());
+    eprintln!(
+        "close: {} subscriptions, {} invoices in {:.2?} ({:.0} µs per subscription)",
+        report.subscriptions,
+        report.invoices.len(),
+        took,
+        took.as_micros() as f64 / report.subscriptions as f64
+    );
+}
