@@ -186,7 +186,20 @@ async fn billable_cached(
     let Some(sub) = tx.get_subscription(id).await? else {
         return Err(ApiError::not_found("subscription"));
     };
-    let anchor_row = tx.billing_anchor(id).await?;
+    let anchor = tx.billing_anchor(id).await?;
+    let acceptances = tx.list_acceptances(id).await?;
+    billable_from(tx, sub, anchor, acceptances, cache).await
+}
+
+/// [`billable`] from what is already loaded: the subscription, its billing anchor row and
+/// its acceptances (term sheets are read through `tx` unless cached).
+async fn billable_from(
+    tx: &mut Tx,
+    sub: Subscription,
+    anchor_row: Option<tollgate_store::BillingAnchor>,
+    mut acceptances: Vec<tollgate_core::model::Acceptance>,
+    cache: &mut BookCache,
+) -> Result<Option<Billable>, ApiError> {
     let anchor = anchor_row
         .as_ref()
         .and_then(|a| a.billing_anchor)
@@ -197,7 +210,6 @@ async fn billable_cached(
     // In the order they were made (ids are time-ordered by the wall clock, whereas
     // `accepted_at` is the test clock's time once one is attached), each no earlier than
     // the anchor or the one before.
-    let mut acceptances = tx.list_acceptances(id).await?;
     acceptances.sort_by_key(|a| a.record.id);
     let mut accepted: Vec<(OffsetDateTime, String)> = Vec::new();
     for a in acceptances {
@@ -685,17 +697,27 @@ pub async fn close(
     let mut run = Run::new(state);
     let mut report = CloseReport::default();
     let n = anchors.len() as u64;
-    for (i, a) in anchors.into_iter().enumerate() {
-        report.subscriptions += 1;
-        if let Err(e) = run.prepare(a.subscription_id).await {
+    let mut i = 0;
+    for chunk in anchors.chunks(BATCH) {
+        if let Err(e) = run.prefetch(chunk).await {
             report
                 .errors
-                .push(format!("subscription {}: {}", a.subscription_id, e.detail));
+                .push(format!("loading subscriptions: {}", e.detail));
+            continue;
         }
-        if run.batch.len() >= BATCH {
-            run.flush(&mut report).await;
+        for a in chunk {
+            report.subscriptions += 1;
+            if let Err(e) = run.prepare(a.subscription_id).await {
+                report
+                    .errors
+                    .push(format!("subscription {}: {}", a.subscription_id, e.detail));
+            }
+            if run.batch.len() >= BATCH {
+                run.flush(&mut report).await;
+            }
+            i += 1;
+            progress(i, n);
         }
-        progress(i as u64 + 1, n);
     }
     run.flush(&mut report).await;
     Ok(report)
@@ -741,7 +763,19 @@ struct Run<'a> {
     checkpoints: std::collections::HashMap<&'static str, tollgate_ledger::Checkpoint>,
     wallets: std::collections::HashMap<(OrgId, &'static str, String), Decimal>,
     taxes: std::collections::HashMap<OrgId, Vec<TaxRate>>,
+    /// What [`Run::prefetch`] loaded for the subscriptions about to be prepared.
+    loaded: std::collections::HashMap<SubscriptionId, Loaded>,
     batch: Vec<Prepared>,
+}
+
+/// One subscription's rows, loaded with those of its chunk (a handful of queries for
+/// hundreds of subscriptions, instead of several each).
+struct Loaded {
+    sub: Subscription,
+    anchor: tollgate_store::BillingAnchor,
+    acceptances: Vec<tollgate_core::model::Acceptance>,
+    invoices: Vec<InvoiceRecord>,
+    coupons: Vec<(Value, u32)>,
 }
 
 impl<'a> Run<'a> {
@@ -752,8 +786,40 @@ impl<'a> Run<'a> {
             checkpoints: Default::default(),
             wallets: Default::default(),
             taxes: Default::default(),
+            loaded: Default::default(),
             batch: Vec::new(),
         }
+    }
+
+    /// Loads the rows of a chunk of subscriptions at once.
+    async fn prefetch(&mut self, chunk: &[tollgate_store::BillingAnchor]) -> Result<(), ApiError> {
+        for mode in [KeyMode::Live, KeyMode::Test] {
+            self.checkpoint(mode).await?;
+        }
+        let ids: Vec<SubscriptionId> = chunk.iter().map(|a| a.subscription_id).collect();
+        let mut tx = self.state.store.read().await?;
+        let subs = tx.get_subscriptions(&ids).await?;
+        let mut acceptances = tx.acceptances_of(&ids).await?;
+        let mut invoices = tx.invoices_of(&ids).await?;
+        let mut coupons = tx.coupons_of(&ids).await?;
+        self.loaded.clear();
+        for sub in subs {
+            let Some(anchor) = chunk.iter().find(|a| a.subscription_id == sub.id).cloned() else {
+                continue;
+            };
+            let id = sub.id;
+            self.loaded.insert(
+                id,
+                Loaded {
+                    sub,
+                    anchor,
+                    acceptances: acceptances.remove(&id).unwrap_or_default(),
+                    invoices: invoices.remove(&id).unwrap_or_default(),
+                    coupons: coupons.remove(&id).unwrap_or_default(),
+                },
+            );
+        }
+        Ok(())
     }
 
     async fn checkpoint(&mut self, mode: KeyMode) -> Result<tollgate_ledger::Checkpoint, ApiError> {
@@ -828,14 +894,41 @@ impl<'a> Run<'a> {
             self.checkpoint(mode).await?;
         }
         let mut tx = state.store.read().await?;
-        let Some(b) = billable_cached(&mut tx, id, &mut self.books).await? else {
+        let (b, existing, mut grants) = match self.loaded.remove(&id) {
+            Some(l) => {
+                let b = billable_from(
+                    &mut tx,
+                    l.sub,
+                    Some(l.anchor),
+                    l.acceptances,
+                    &mut self.books,
+                )
+                .await?;
+                let grants = l
+                    .coupons
+                    .into_iter()
+                    .map(|(c, periods_applied)| {
+                        Ok(tollgate_billing::CouponGrant {
+                            coupon: serde_json::from_value(c)
+                                .map_err(|e| ApiError::internal(format!("stored coupon: {e}")))?,
+                            periods_applied,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, ApiError>>()?;
+                (b, l.invoices, grants)
+            }
+            None => (
+                billable_cached(&mut tx, id, &mut self.books).await?,
+                tx.subscription_invoices(id).await?,
+                coupons(&mut tx, id).await?,
+            ),
+        };
+        let Some(b) = b else {
             return Ok(());
         };
         let b = std::sync::Arc::new(b);
         let now = now_for(state, id);
         let now_ts = to_ts(now);
-        let existing = tx.subscription_invoices(id).await?;
-        let mut grants = coupons(&mut tx, id).await?;
         // The opening invoice (advance fee of the first served period), once service
         // started.
         let service_start = tollgate_billing::trial_end(
@@ -946,14 +1039,17 @@ impl<'a> Run<'a> {
         let ring = state.keyring.read().await;
         let together = async {
             let mut tx = state.store.write().await?;
+            let listening = tx.orgs_with_webhook_endpoints().await?;
+            let mut seqs = Sequences::default();
             let mut done = Vec::new();
             for p in &batch {
-                match write_invoice(state, &ring, &mut tx, p).await? {
+                match write_invoice(state, &ring, &mut tx, p, &mut seqs, Some(&listening)).await? {
                     Some(d) => done.push(d),
                     // Another close wrote it: this transaction is spoiled (PostgreSQL).
                     None => return Err(ApiError::new(ErrorCode::Conflict, "written already")),
                 }
             }
+            seqs.store(&mut tx).await?;
             tx.commit().await?;
             Ok::<_, ApiError>(done)
         }
@@ -967,8 +1063,10 @@ impl<'a> Run<'a> {
                 for p in &batch {
                     let one = async {
                         let mut tx = state.store.write().await?;
-                        let d = write_invoice(state, &ring, &mut tx, p).await?;
+                        let mut seqs = Sequences::default();
+                        let d = write_invoice(state, &ring, &mut tx, p, &mut seqs, None).await?;
                         if d.is_some() {
+                            seqs.store(&mut tx).await?;
                             tx.commit().await?;
                         }
                         Ok::<_, ApiError>(d)
@@ -992,6 +1090,41 @@ impl<'a> Run<'a> {
     }
 }
 
+/// Invoice numbers taken inside one write transaction: each issuer's sequence is read
+/// once and written back once at the end ([`Sequences::store`]), instead of twice per
+/// invoice. Gap-free as ever: the numbers exist iff the transaction commits.
+#[derive(Default)]
+struct Sequences(std::collections::HashMap<(OrgId, &'static str), (i64, i64)>);
+
+impl Sequences {
+    async fn next(
+        &mut self,
+        tx: &mut Tx,
+        issuer: OrgId,
+        mode: &'static str,
+    ) -> Result<i64, ApiError> {
+        if let Some((_, next)) = self.0.get_mut(&(issuer, mode)) {
+            let seq = *next;
+            *next += 1;
+            return Ok(seq);
+        }
+        // Takes the first number the usual way (it writes next + 1).
+        let seq = tx.next_document_seq(issuer, mode, "invoice").await?;
+        self.0.insert((issuer, mode), (seq + 1, seq + 1));
+        Ok(seq)
+    }
+
+    /// Writes back what was taken beyond the first number of each issuer.
+    async fn store(self, tx: &mut Tx) -> Result<(), ApiError> {
+        for ((issuer, mode), (stored, next)) in self.0 {
+            if next > stored {
+                tx.set_document_seq(issuer, mode, "invoice", next).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Signs and stores one rated invoice inside `tx` with what follows from it: coupon
 /// periods, prepaid credit consumed, the SLA credit note, the audit entry, the webhooks.
 /// Returns the invoice id and the credit note's, or `None` when the invoice exists
@@ -1001,12 +1134,14 @@ async fn write_invoice(
     ring: &tollgate_keyring::Keyring,
     tx: &mut Tx,
     p: &Prepared,
+    seqs: &mut Sequences,
+    listening: Option<&std::collections::HashSet<OrgId>>,
 ) -> Result<Option<(String, Option<String>)>, ApiError> {
     let (b, inv, cp, now) = (&p.b, &p.invoice, &p.cp, p.now);
     let id = format!("inv_{}", uuid::Uuid::now_v7().simple());
     let issuer = b.sub.provider_org_id;
     let mode = b.mode();
-    let seq = tx.next_document_seq(issuer, mode, "invoice").await?;
+    let seq = seqs.next(tx, issuer, mode).await?;
     let number = document_number("INV", mode, seq);
     let price_books: Vec<_> = b.books.values().map(PriceBook::reference).collect();
     let doc = json!({
@@ -1124,7 +1259,7 @@ async fn write_invoice(
         after_sha256: tollgate_core::hash::canonical_sha256(&doc),
     })
     .await?;
-    crate::webhooks_out::invoice_finalized(tx, &record, state.now()).await?;
+    crate::webhooks_out::invoice_finalized(tx, &record, state.now(), listening).await?;
     Ok(Some((id, note)))
 }
 

@@ -646,6 +646,30 @@ impl Tx {
         Ok(seq)
     }
 
+    /// Sets an issuer's next number (after numbers were handed out in memory inside the
+    /// same transaction, starting from [`Tx::next_document_seq`]).
+    pub async fn set_document_seq(
+        &mut self,
+        issuer: OrgId,
+        mode: &str,
+        kind: &str,
+        next: i64,
+    ) -> Result<()> {
+        on_tx!(self, |c| {
+            sqlx::query(
+            "UPDATE billing_sequences SET next = $1 WHERE issuer_org_id = $2 AND mode = $3 AND kind = $4"
+        )
+        .bind(next)
+        .bind(issuer.to_string())
+        .bind(mode)
+        .bind(kind)
+        .execute(c)
+        .await?
+        .rows_affected()
+        });
+        Ok(())
+    }
+
     // ------------------------------------------------------------ invoices
 
     pub async fn insert_invoice(&mut self, i: &InvoiceRecord) -> Result<()> {
@@ -745,6 +769,63 @@ impl Tx {
             qb.build_query_as().fetch_all(c).await?
         });
         rows.into_iter().map(InvoiceRow::into_record).collect()
+    }
+
+    /// The invoices of several subscriptions, by subscription.
+    pub async fn invoices_of(
+        &mut self,
+        ids: &[SubscriptionId],
+    ) -> Result<std::collections::HashMap<SubscriptionId, Vec<InvoiceRecord>>> {
+        let mut out: std::collections::HashMap<SubscriptionId, Vec<InvoiceRecord>> =
+            std::collections::HashMap::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let rows: Vec<InvoiceRow> = on_tx!(self, |c| {
+            let mut qb =
+                sqlx::QueryBuilder::new("SELECT * FROM invoices WHERE subscription_id IN (");
+            let mut sep = qb.separated(", ");
+            for id in ids {
+                sep.push_bind(id.to_string());
+            }
+            qb.push(") ORDER BY period_start, kind, seq");
+            qb.build_query_as().fetch_all(c).await?
+        });
+        for r in rows {
+            let r = r.into_record()?;
+            out.entry(r.subscription_id).or_default().push(r);
+        }
+        Ok(out)
+    }
+
+    /// The coupons of several subscriptions, by subscription (as
+    /// [`Tx::subscription_coupons`] gives them).
+    pub async fn coupons_of(
+        &mut self,
+        ids: &[SubscriptionId],
+    ) -> Result<std::collections::HashMap<SubscriptionId, Vec<(serde_json::Value, u32)>>> {
+        let mut out: std::collections::HashMap<SubscriptionId, Vec<(serde_json::Value, u32)>> =
+            std::collections::HashMap::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let rows: Vec<(String, Json<serde_json::Value>, i64)> = on_tx!(self, |c| {
+            let mut qb = sqlx::QueryBuilder::new(
+                "SELECT subscription_id, coupon, periods_applied FROM subscription_coupons WHERE subscription_id IN (",
+            );
+            let mut sep = qb.separated(", ");
+            for id in ids {
+                sep.push_bind(id.to_string());
+            }
+            qb.push(") ORDER BY created_at, coupon_id");
+            qb.build_query_as().fetch_all(c).await?
+        });
+        for (s, coupon, n) in rows {
+            out.entry(parse_id(&s)?)
+                .or_default()
+                .push((coupon.0, u32::try_from(n).unwrap_or(u32::MAX)));
+        }
+        Ok(out)
     }
 
     /// Moves an invoice to `paid` or `void` (from `finalized` only).

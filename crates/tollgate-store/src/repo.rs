@@ -1669,6 +1669,60 @@ impl Tx {
             .pop())
     }
 
+    /// Several subscriptions at once (with their histories), in no particular order;
+    /// ids that do not exist are left out.
+    pub async fn get_subscriptions(&mut self, ids: &[SubscriptionId]) -> Result<Vec<Subscription>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<SubscriptionRow> = on_tx!(self, |c| {
+            let mut qb = QueryBuilder::new(format!(
+                "SELECT {SUB_COLS} FROM subscriptions WHERE id IN ("
+            ));
+            let mut sep = qb.separated(", ");
+            for id in ids {
+                sep.push_bind(id.to_string());
+            }
+            qb.push(")");
+            qb.build_query_as().fetch_all(c).await?
+        });
+        self.assemble_subscriptions(rows).await
+    }
+
+    /// The acceptances of several subscriptions, by subscription, each list in the order
+    /// [`Tx::list_acceptances`] gives.
+    pub async fn acceptances_of(
+        &mut self,
+        ids: &[SubscriptionId],
+    ) -> Result<std::collections::HashMap<SubscriptionId, Vec<Acceptance>>> {
+        let mut out: std::collections::HashMap<SubscriptionId, Vec<Acceptance>> =
+            std::collections::HashMap::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let rows: Vec<(Json<AcceptanceRecord>, String, String)> = on_tx!(self, |c| {
+            let mut qb = QueryBuilder::new(
+                "SELECT record, key_id, signature FROM acceptances WHERE subscription_id IN (",
+            );
+            let mut sep = qb.separated(", ");
+            for id in ids {
+                sep.push_bind(id.to_string());
+            }
+            qb.push(") ORDER BY accepted_at, id");
+            qb.build_query_as().fetch_all(c).await?
+        });
+        for (r, key_id, signature) in rows {
+            out.entry(r.0.subscription_id)
+                .or_default()
+                .push(Acceptance {
+                    record: r.0,
+                    key_id,
+                    signature,
+                });
+        }
+        Ok(out)
+    }
+
     /// Subscriptions visible in `scope`: those of its orgs' apps and those to its orgs'
     /// plans.
     pub async fn list_subscriptions(

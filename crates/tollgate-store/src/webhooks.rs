@@ -417,6 +417,24 @@ impl Tx {
     /// Writes an event to the outbox with one pending delivery per endpoint of its org
     /// that wants its type, due at `occurred_at`. An event id the org already used is
     /// left as it is ([`Enqueued::Duplicate`]): producers may retry freely.
+    /// The orgs that have at least one webhook endpoint (producers of many events skip
+    /// the others: an event without an endpoint makes no delivery).
+    pub async fn orgs_with_webhook_endpoints(
+        &mut self,
+    ) -> Result<std::collections::HashSet<OrgId>> {
+        let rows: Vec<(String,)> = on_tx!(self, |c| sqlx::query_as(
+            "SELECT DISTINCT org_id FROM webhook_endpoints"
+        )
+        .fetch_all(c)
+        .await?);
+        rows.into_iter()
+            .map(|(o,)| {
+                o.parse()
+                    .map_err(|_| StoreError::Corrupt(format!("bad org id {o:?}")))
+            })
+            .collect()
+    }
+
     pub async fn enqueue_webhook_event(&mut self, ev: &NewWebhookEvent<'_>) -> Result<Enqueued> {
         let inserted = on_tx!(self, |c| {
             sqlx::query(
