@@ -462,9 +462,12 @@ pub async fn coupons(
     tx: &mut Tx,
     sub: SubscriptionId,
 ) -> Result<Vec<tollgate_billing::CouponGrant>, ApiError> {
-    tx.subscription_coupons(sub)
-        .await?
-        .into_iter()
+    grants(tx.subscription_coupons(sub).await?)
+}
+
+/// Stored coupon rows as the rater reads them.
+fn grants(rows: Vec<(Value, u32)>) -> Result<Vec<tollgate_billing::CouponGrant>, ApiError> {
+    rows.into_iter()
         .map(|(c, periods_applied)| {
             Ok(tollgate_billing::CouponGrant {
                 coupon: serde_json::from_value(c)
@@ -904,18 +907,7 @@ impl<'a> Run<'a> {
                     &mut self.books,
                 )
                 .await?;
-                let grants = l
-                    .coupons
-                    .into_iter()
-                    .map(|(c, periods_applied)| {
-                        Ok(tollgate_billing::CouponGrant {
-                            coupon: serde_json::from_value(c)
-                                .map_err(|e| ApiError::internal(format!("stored coupon: {e}")))?,
-                            periods_applied,
-                        })
-                    })
-                    .collect::<Result<Vec<_>, ApiError>>()?;
-                (b, l.invoices, grants)
+                (b, l.invoices, grants(l.coupons)?)
             }
             None => (
                 billable_cached(&mut tx, id, &mut self.books).await?,
