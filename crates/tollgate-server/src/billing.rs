@@ -142,15 +142,39 @@ pub(crate) fn price_book_of(document: &Value, sha: &str) -> Result<Option<PriceB
             )
         });
     }
-    if document.pointer("/pricing/ref").is_some() {
+    Ok(None)
+}
+
+/// The price book of a term sheet: its inline block, or the stored version its
+/// `pricing.ref` names (`{id, sha256}`, of the sheet's own org).
+pub(crate) async fn resolve_price_book(
+    tx: &mut Tx,
+    org: OrgId,
+    document: &Value,
+    sha: &str,
+) -> Result<Option<PriceBook>, ApiError> {
+    let Some(r) = document.pointer("/pricing/ref") else {
+        return price_book_of(document, sha);
+    };
+    let (id, hash) = (
+        r.get("id").and_then(Value::as_str).unwrap_or_default(),
+        r.get("sha256").and_then(Value::as_str).unwrap_or_default(),
+    );
+    let Some((book_id, _, doc)) = tx.get_price_book(org, hash).await? else {
         return Err(ApiError::new(
             ErrorCode::ValidationFailed,
-            format!(
-                "term sheet {sha}: pricing by reference is not billable yet; keep the price book inline"
-            ),
+            format!("term sheet {sha}: its price book {id} ({hash}) is not stored"),
+        ));
+    };
+    if book_id != id {
+        return Err(ApiError::new(
+            ErrorCode::ValidationFailed,
+            format!("term sheet {sha}: price book {hash} is {book_id:?}, not {id:?}"),
         ));
     }
-    Ok(None)
+    PriceBook::from_json(&doc)
+        .map(Some)
+        .map_err(|_| ApiError::internal(format!("stored price book {hash} no longer validates")))
 }
 
 fn sla_of(document: &Value) -> Option<tollgate_billing::SlaTerms> {
@@ -245,7 +269,7 @@ async fn billable_from(
                 return Err(ApiError::internal(format!("term sheet {sha} is missing")));
             };
             let parsed = (
-                price_book_of(&sheet.document, sha)?,
+                resolve_price_book(tx, sub.provider_org_id, &sheet.document, sha).await?,
                 sla_of(&sheet.document),
             );
             cache.insert(sha.clone(), parsed);

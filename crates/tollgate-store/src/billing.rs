@@ -438,6 +438,68 @@ impl Tx {
         Ok(())
     }
 
+    // ------------------------------------------------------------ price books
+
+    /// Stores a price book version (its hash and content never change).
+    pub async fn insert_price_book(
+        &mut self,
+        org: OrgId,
+        sha256: &str,
+        book_id: &str,
+        version: &str,
+        document: &serde_json::Value,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        on_tx!(self, |c| {
+            sqlx::query(
+            "INSERT INTO price_books (org_id, sha256, book_id, version, document, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
+        )
+        .bind(org.to_string())
+        .bind(sha256)
+        .bind(book_id)
+        .bind(version)
+        .bind(Json(document))
+        .bind(at)
+        .execute(c)
+        .await?
+        .rows_affected()
+        });
+        Ok(())
+    }
+
+    /// A price book of `org` by hash: `(book id, version, document)`.
+    pub async fn get_price_book(
+        &mut self,
+        org: OrgId,
+        sha256: &str,
+    ) -> Result<Option<(String, String, serde_json::Value)>> {
+        let r: Option<(String, String, Json<serde_json::Value>)> = on_tx!(self, |c| {
+            sqlx::query_as(
+            "SELECT book_id, version, document FROM price_books WHERE org_id = $1 AND sha256 = $2"
+        )
+        .bind(org.to_string())
+        .bind(sha256)
+        .fetch_optional(c)
+        .await?
+        });
+        Ok(r.map(|(i, v, d)| (i, v, d.0)))
+    }
+
+    /// An org's price books: `(sha256, book id, version, created)`, by id then version.
+    pub async fn list_price_books(
+        &mut self,
+        org: OrgId,
+    ) -> Result<Vec<(String, String, String, OffsetDateTime)>> {
+        Ok(on_tx!(self, |c| {
+            sqlx::query_as(
+            "SELECT sha256, book_id, version, created_at FROM price_books WHERE org_id = $1 ORDER BY book_id, created_at"
+        )
+        .bind(org.to_string())
+        .fetch_all(c)
+        .await?
+        }))
+    }
+
     // ------------------------------------------------------------ coupons
 
     /// Puts a coupon on a subscription (a second coupon with the same id is a duplicate).

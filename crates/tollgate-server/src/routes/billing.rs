@@ -58,6 +58,8 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(quote))
         .routes(routes!(list_coupons, add_coupon))
         .routes(routes!(change_plan))
+        .routes(routes!(list_price_books, create_price_book))
+        .routes(routes!(get_price_book))
 }
 
 /// The audit entry of a billing change (no before/after body: the documents are signed
@@ -1353,9 +1355,14 @@ async fn quote(
             .ok_or_else(|| {
                 ApiError::validation(vec![field("/plan_id", "the plan has no term sheet")])
             })?;
-            billing::price_book_of(&terms.document, &terms.sha256)?.ok_or_else(|| {
-                ApiError::validation(vec![field("/plan_id", "the plan's terms carry no prices")])
-            })?
+            billing::resolve_price_book(&mut tx, plan.org_id, &terms.document, &terms.sha256)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::validation(vec![field(
+                        "/plan_id",
+                        "the plan's terms carry no prices",
+                    )])
+                })?
         }
         (None, Some(v)) => tollgate_billing::PriceBook::from_json(v).map_err(|problems| {
             ApiError::validation(
@@ -1619,4 +1626,118 @@ async fn change_plan(
         "terms_sha256": terms.sha256,
         "acceptance": a,
     })))
+}
+
+/// Body of `POST /v1/orgs/{org_id}/price-books`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePriceBook {
+    /// A price book, the schema of a term sheet's `pricing.inline`.
+    #[schema(value_type = Object)]
+    pub price_book: Value,
+}
+
+/// Stores a price book version for term sheets to reference (`pricing.ref: {id,
+/// sha256}`). Content-addressed: storing the same book again answers the stored one; a
+/// different book under an existing id and version is refused.
+#[utoipa::path(post, path = "/v1/orgs/{org_id}/price-books", tag = "billing",
+    params(("org_id" = String, Path)), request_body = CreatePriceBook,
+    responses((status = 201, body = Object), WriteErrors), security(("bearer" = [])))]
+async fn create_price_book(
+    State(st): St,
+    caller: Caller,
+    Path(org): Path<String>,
+    ApiJson(req): ApiJson<CreatePriceBook>,
+) -> Result<Response, ApiError> {
+    let org: OrgId = path_id(&org, "organization")?;
+    caller.require(org, Action::ManagePlans, "organization")?;
+    let book = tollgate_billing::PriceBook::from_json(&req.price_book).map_err(|problems| {
+        ApiError::validation(
+            problems
+                .into_iter()
+                .map(|p| field(&format!("/price_book{}", p.pointer), p.message))
+                .collect(),
+        )
+    })?;
+    let sha = book.sha256();
+    let document = serde_json::to_value(&book).map_err(ApiError::internal)?;
+    let view = |created: bool| {
+        json!({"org_id": org, "id": book.id, "version": book.version, "sha256": sha,
+               "reference": {"id": book.id, "sha256": sha}, "price_book": document, "created": created})
+    };
+    let mut tx = st.store.write().await?;
+    if tx.get_org(org).await?.is_none() {
+        return Err(ApiError::not_found("organization"));
+    }
+    if tx.get_price_book(org, &sha).await?.is_some() {
+        return Ok((StatusCode::OK, Json(view(false))).into_response());
+    }
+    match tx
+        .insert_price_book(org, &sha, &book.id, &book.version, &document, st.now())
+        .await
+    {
+        Err(tollgate_store::StoreError::Duplicate(_)) => {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "{} version {} exists with other prices; a change is a new version",
+                    book.id, book.version
+                ),
+            ));
+        }
+        r => r?,
+    }
+    audited(
+        &st,
+        &mut tx,
+        &caller,
+        "price_book.create",
+        "price_book",
+        sha.clone(),
+        Some(org),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(view(true))).into_response())
+}
+
+/// An org's stored price books (members of the org).
+#[utoipa::path(get, path = "/v1/orgs/{org_id}/price-books", tag = "billing",
+    params(("org_id" = String, Path)),
+    responses((status = 200, body = Object), ReadErrors), security(("bearer" = [])))]
+async fn list_price_books(
+    State(st): St,
+    caller: Caller,
+    Path(org): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let org: OrgId = path_id(&org, "organization")?;
+    caller.require(org, Action::Read, "organization")?;
+    let mut tx = st.store.read().await?;
+    let items = tx.list_price_books(org).await?;
+    Ok(Json(
+        json!({"items": items.iter().map(|(sha, id, version, at)| json!({
+        "id": id, "version": version, "sha256": sha, "created_at": fmt(*at),
+    })).collect::<Vec<_>>()}),
+    ))
+}
+
+/// One stored price book, by hash.
+#[utoipa::path(get, path = "/v1/orgs/{org_id}/price-books/{sha256}", tag = "billing",
+    params(("org_id" = String, Path), ("sha256" = String, Path)),
+    responses((status = 200, body = Object), ReadErrors), security(("bearer" = [])))]
+async fn get_price_book(
+    State(st): St,
+    caller: Caller,
+    Path((org, sha)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let org: OrgId = path_id(&org, "organization")?;
+    caller.require(org, Action::Read, "organization")?;
+    let mut tx = st.store.read().await?;
+    let (id, version, document) = tx
+        .get_price_book(org, &sha)
+        .await?
+        .ok_or_else(|| ApiError::not_found("price book"))?;
+    Ok(Json(
+        json!({"org_id": org, "id": id, "version": version, "sha256": sha, "price_book": document}),
+    ))
 }

@@ -197,6 +197,24 @@ async fn create_terms(
     }
     let ops = org_operations(&mut tx, org.id).await?;
     let v = validate_document(&req.document, Some(&ops))?;
+    // Prices by reference: the org's stored price book of that hash and id.
+    if let Some(r) = v.price_ref() {
+        match tx.get_price_book(org.id, &r.sha256).await? {
+            Some((id, _, _)) if id == r.id => {}
+            Some((id, _, _)) => {
+                return Err(ApiError::validation(vec![FieldError {
+                    pointer: "/document/pricing/ref/id".into(),
+                    detail: format!("the price book with this sha256 is {id:?}"),
+                }]));
+            }
+            None => {
+                return Err(ApiError::validation(vec![FieldError {
+                    pointer: "/document/pricing/ref/sha256".into(),
+                    detail: "no price book of the organization has this hash: store it first (POST /v1/orgs/{org_id}/price-books)".into(),
+                }]));
+            }
+        }
+    }
     if let Some(existing) = tx.get_terms_by_hash(org.id, v.sha256()).await? {
         return Ok(with_etag(StatusCode::OK, existing.revision, &existing));
     }

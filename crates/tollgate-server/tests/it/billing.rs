@@ -1159,3 +1159,74 @@ async fn close_scale() {
         took.as_micros() as f64 / report.subscriptions as f64
     );
 }
+
+#[tokio::test]
+async fn a_sheet_can_reference_a_stored_price_book_by_hash() {
+    let (store, _db) = tollgate_store::testing::sqlite().await;
+    let app = App::new(store).await;
+    let (p, c) = two_tenants(&app).await;
+    let upstream = start_upstream().await;
+    let books = format!("/v1/orgs/{}/price-books", p.org);
+    let book = pricing()["inline"].clone();
+    let stored = app
+        .create(&books, &p.owner, json!({"price_book": book}))
+        .await;
+    assert_eq!(stored["created"], true);
+    let again = app
+        .post(&books, &p.owner, json!({"price_book": book}))
+        .await;
+    assert_eq!(
+        again.status,
+        StatusCode::OK,
+        "the same book is the same version"
+    );
+    let mut other = book.clone();
+    other["base_fee"]["amount"] = json!("11.00");
+    let clash = app
+        .post(&books, &p.owner, json!({"price_book": other}))
+        .await;
+    assert_eq!(clash.status, StatusCode::CONFLICT, "{}", clash.body);
+    assert_eq!(
+        app.get(&books, &c.owner).await.status,
+        StatusCode::NOT_FOUND,
+        "another org does not list them"
+    );
+    // The plan's sheet references the stored book: quotes and invoices use it.
+    let (plan, _, _) = marketplace_with(
+        &app,
+        &p,
+        &c,
+        upstream,
+        json!({}),
+        None,
+        json!({"pricing": {"ref": stored["reference"].clone()}}),
+    )
+    .await;
+    // A sheet naming a hash nobody stored is refused at the field.
+    let mut sheet = crate::gateway::echo_sheet(json!({}));
+    sheet["id"] = json!("echo-other");
+    sheet["pricing"] = json!({"ref": {"id": "echo-metered", "sha256": "0".repeat(64)}});
+    let r = app
+        .post(
+            "/v1/terms",
+            &p.owner,
+            json!({"org_id": p.org, "document": sheet}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert_eq!(
+        r.body["errors"][0]["pointer"],
+        "/document/pricing/ref/sha256"
+    );
+
+    let q = app
+        .post(
+            "/v1/billing/quote",
+            &c.developer,
+            json!({"plan_id": plan, "usage": {"quantities": {"calls": "7"}}}),
+        )
+        .await;
+    assert_eq!(q.status, StatusCode::OK, "{}", q.body);
+    assert_eq!(q.body["total"], "12.50");
+    assert_eq!(q.body["price_book"]["sha256"], stored["sha256"]);
+}

@@ -27,6 +27,7 @@ fn param(a: &Tenant, name: &str) -> Option<String> {
         "invoice_id" => "inv_0000000000000000000000000000000".to_owned(),
         "clock_id" => "clock_0000000000000000000000000000000".to_owned(),
         "payout_id" => "po_0000000000000000000000000000000".to_owned(),
+        "sha256" => "0".repeat(64),
         _ => return None,
     })
 }
@@ -86,6 +87,9 @@ fn body(method: &Method, path: &str, a: &Tenant) -> Option<Value> {
         }
         ("PUT", "/v1/orgs/{org_id}/billing-account") => json!({"tax_rates": []}),
         ("POST", "/v1/billing/close") => return None,
+        ("POST", "/v1/orgs/{org_id}/price-books") => {
+            json!({"price_book": {"id": "x", "version": "1", "currency": "USD"}})
+        }
         ("POST", "/v1/subscriptions/{subscription_id}/change-plan") => {
             json!({"plan_id": a.public_plan, "accept_terms": "00"})
         }
