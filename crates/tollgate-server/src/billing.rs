@@ -228,6 +228,7 @@ async fn billable_from(
         .as_ref()
         .and_then(|a| a.billing_anchor)
         .unwrap_or(sub.created_at);
+    let cancel_requested = anchor_row.as_ref().and_then(|a| a.cancel_requested_at);
     let clock = anchor_row.and_then(|a| a.test_clock_id);
     // The sheets accepted, in order; the subscription's current one when none was
     // recorded (imported subscriptions).
@@ -312,18 +313,26 @@ async fn billable_from(
             },
         });
     }
-    let cancellation = (sub.state == SubscriptionState::Cancelled)
-        .then(|| {
-            sub.history
-                .iter()
-                .rev()
-                .find(|t| t.to == SubscriptionState::Cancelled)
-                .map(|t| Cancellation {
-                    at: to_ts(t.at.max(anchor)),
-                    effective: Effective::Immediately,
-                })
-        })
-        .flatten();
+    // A cancellation at period end (asked for, then carried out by the close) is billed
+    // as one; a direct cancellation ends service at once.
+    let cancellation = match cancel_requested {
+        Some(at) => Some(Cancellation {
+            at: to_ts(at.max(anchor)),
+            effective: Effective::PeriodEnd,
+        }),
+        None => (sub.state == SubscriptionState::Cancelled)
+            .then(|| {
+                sub.history
+                    .iter()
+                    .rev()
+                    .find(|t| t.to == SubscriptionState::Cancelled)
+                    .map(|t| Cancellation {
+                        at: to_ts(t.at.max(anchor)),
+                        effective: Effective::Immediately,
+                    })
+            })
+            .flatten(),
+    };
     let history = tollgate_billing::Subscription {
         id: sub.id.to_string(),
         started: to_ts(anchor),
@@ -790,6 +799,8 @@ struct Run<'a> {
     checkpoints: std::collections::HashMap<&'static str, tollgate_ledger::Checkpoint>,
     wallets: std::collections::HashMap<(OrgId, &'static str, String), Decimal>,
     taxes: std::collections::HashMap<OrgId, Vec<TaxRate>>,
+    /// Subscriptions whose cancellation at period end is due: `(id, service end)`.
+    cancel: Vec<(SubscriptionId, OffsetDateTime)>,
     /// What [`Run::prefetch`] loaded for the subscriptions about to be prepared.
     loaded: std::collections::HashMap<SubscriptionId, Loaded>,
     batch: Vec<Prepared>,
@@ -814,6 +825,7 @@ impl<'a> Run<'a> {
             wallets: Default::default(),
             taxes: Default::default(),
             loaded: Default::default(),
+            cancel: Vec::new(),
             batch: Vec::new(),
         }
     }
@@ -991,6 +1003,16 @@ impl<'a> Run<'a> {
             None => b.period_at(b.start())?,
         };
         let ended = b.history.cancellation.map(|c| c.at);
+        // A cancellation at period end is carried out once its period is over.
+        if let Some(c) = b.history.cancellation
+            && c.effective == Effective::PeriodEnd
+            && b.sub.state != SubscriptionState::Cancelled
+        {
+            let end = b.period_at(c.at)?.end;
+            if now_ts >= end {
+                self.cancel.push((b.sub.id, from_ts(end)));
+            }
+        }
         for _ in 0..MAX_PERIODS_PER_CLOSE {
             let due = period
                 .end
@@ -1103,7 +1125,70 @@ impl<'a> Run<'a> {
             report.invoices.push(invoice);
             report.credit_notes.extend(note);
         }
+        let cancel = std::mem::take(&mut self.cancel);
+        if !cancel.is_empty() {
+            for (id, at) in cancel {
+                if let Err(e) = cancel_at(state, id, at).await {
+                    report.errors.push(format!(
+                        "subscription {id}: cancelling at period end: {}",
+                        e.detail
+                    ));
+                }
+            }
+            if let Err(e) = crate::snapshot::refresh(state).await {
+                report
+                    .errors
+                    .push(format!("gateway snapshot: {}", e.detail));
+            }
+        }
     }
+}
+
+/// Cancels a subscription whose cancellation at period end has come: the transition is
+/// dated at the end of service and made by the marketplace.
+async fn cancel_at(
+    state: &AppState,
+    id: SubscriptionId,
+    at: OffsetDateTime,
+) -> Result<(), ApiError> {
+    let mut tx = state.store.write().await?;
+    let Some(before) = tx.get_subscription(id).await? else {
+        return Ok(());
+    };
+    if before.state == SubscriptionState::Cancelled {
+        return Ok(());
+    }
+    let mut sub = before.clone();
+    sub.history
+        .push(tollgate_core::model::SubscriptionTransition {
+            from: Some(before.state),
+            to: SubscriptionState::Cancelled,
+            actor: state.operator.id,
+            reason: "cancelled at the end of the billing period, as the subscriber asked".into(),
+            at,
+        });
+    sub.state = SubscriptionState::Cancelled;
+    sub.revision += 1;
+    sub.updated_at = state.now();
+    tx.update_subscription(&sub, before.revision, before.history.len())
+        .await?;
+    tx.append_audit(tollgate_store::NewAudit {
+        at: state.now(),
+        actor: tollgate_core::model::Actor {
+            user_id: state.operator.id,
+            email: state.operator.email.clone(),
+        },
+        org_id: Some(sub.consumer_org_id),
+        action: "subscription.cancel_at_period_end".into(),
+        target_type: "subscription".into(),
+        target_id: id.to_string(),
+        request_id: String::new(),
+        before_sha256: None,
+        after_sha256: None,
+    })
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Invoice numbers taken inside one write transaction: each issuer's sequence is read

@@ -56,6 +56,8 @@ pub struct BillingAnchor {
     /// Billing start when it differs from the subscription's creation (test clocks).
     pub billing_anchor: Option<OffsetDateTime>,
     pub test_clock_id: Option<String>,
+    /// When the subscriber asked to cancel at the end of the period.
+    pub cancel_requested_at: Option<OffsetDateTime>,
 }
 
 /// A customer's billing settings.
@@ -378,27 +380,34 @@ impl Tx {
     /// The billing anchor and clock of subscriptions that have accepted terms (the
     /// billable ones), optionally only those on one clock.
     pub async fn billing_anchors(&mut self, clock: Option<&str>) -> Result<Vec<BillingAnchor>> {
-        let rows: Vec<(String, Option<OffsetDateTime>, Option<String>)> = on_tx!(self, |c| {
+        type Row = (
+            String,
+            Option<OffsetDateTime>,
+            Option<String>,
+            Option<OffsetDateTime>,
+        );
+        let rows: Vec<Row> = on_tx!(self, |c| {
             match clock {
                 Some(k) => sqlx::query_as(
-                    "SELECT id, billing_anchor, test_clock_id FROM subscriptions WHERE terms_sha256 IS NOT NULL AND test_clock_id = $1 ORDER BY id",
+                    "SELECT id, billing_anchor, test_clock_id, cancel_requested_at FROM subscriptions WHERE terms_sha256 IS NOT NULL AND test_clock_id = $1 ORDER BY id",
                 )
                 .bind(k)
                 .fetch_all(c)
                 .await?,
                 None => sqlx::query_as(
-                    "SELECT id, billing_anchor, test_clock_id FROM subscriptions WHERE terms_sha256 IS NOT NULL ORDER BY id",
+                    "SELECT id, billing_anchor, test_clock_id, cancel_requested_at FROM subscriptions WHERE terms_sha256 IS NOT NULL ORDER BY id",
                 )
                 .fetch_all(c)
                 .await?,
             }
         });
         rows.into_iter()
-            .map(|(s, a, k)| {
+            .map(|(s, a, k, x)| {
                 Ok(BillingAnchor {
                     subscription_id: parse_id(&s)?,
                     billing_anchor: a,
                     test_clock_id: k,
+                    cancel_requested_at: x,
                 })
             })
             .collect()
@@ -406,18 +415,42 @@ impl Tx {
 
     /// One subscription's billing anchor and clock.
     pub async fn billing_anchor(&mut self, sub: SubscriptionId) -> Result<Option<BillingAnchor>> {
-        let row: Option<(Option<OffsetDateTime>, Option<String>)> =
-            on_tx!(self, |c| sqlx::query_as(
-                "SELECT billing_anchor, test_clock_id FROM subscriptions WHERE id = $1"
-            )
-            .bind(sub.to_string())
-            .fetch_optional(c)
-            .await?);
-        Ok(row.map(|(a, k)| BillingAnchor {
+        type Row = (
+            Option<OffsetDateTime>,
+            Option<String>,
+            Option<OffsetDateTime>,
+        );
+        let row: Option<Row> = on_tx!(self, |c| {
+            sqlx::query_as(
+            "SELECT billing_anchor, test_clock_id, cancel_requested_at FROM subscriptions WHERE id = $1"
+        )
+        .bind(sub.to_string())
+        .fetch_optional(c)
+        .await?
+        });
+        Ok(row.map(|(a, k, x)| BillingAnchor {
             subscription_id: sub,
             billing_anchor: a,
             test_clock_id: k,
+            cancel_requested_at: x,
         }))
+    }
+
+    /// Records (or, with `None`, withdraws) a cancellation at the end of the period.
+    pub async fn request_cancellation(
+        &mut self,
+        sub: SubscriptionId,
+        at: Option<OffsetDateTime>,
+    ) -> Result<()> {
+        on_tx!(self, |c| sqlx::query(
+            "UPDATE subscriptions SET cancel_requested_at = $1 WHERE id = $2"
+        )
+        .bind(at)
+        .bind(sub.to_string())
+        .execute(c)
+        .await?
+        .rows_affected());
+        Ok(())
     }
 
     /// Moves a subscription to another plan (the caller updates the rest of the row

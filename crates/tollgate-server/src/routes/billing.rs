@@ -58,6 +58,7 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(quote))
         .routes(routes!(list_coupons, add_coupon))
         .routes(routes!(change_plan))
+        .routes(routes!(cancel_at_period_end))
         .routes(routes!(list_price_books, create_price_book))
         .routes(routes!(get_price_book))
 }
@@ -1740,4 +1741,74 @@ async fn get_price_book(
     Ok(Json(
         json!({"org_id": org, "id": id, "version": version, "sha256": sha, "price_book": document}),
     ))
+}
+
+/// Body of `POST /v1/subscriptions/{subscription_id}/cancel-at-period-end`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelAtPeriodEnd {
+    pub reason: String,
+}
+
+/// Cancels a subscription at the end of its current billing period (the subscriber):
+/// service and access continue until then, no fee is charged for the next period, and
+/// the close cancels the subscription when the period is over. (To cancel at once, post
+/// a `cancelled` transition.)
+#[utoipa::path(post, path = "/v1/subscriptions/{subscription_id}/cancel-at-period-end", tag = "subscriptions",
+    params(("subscription_id" = String, Path)), request_body = CancelAtPeriodEnd,
+    responses((status = 200, body = Object), WriteErrors), security(("bearer" = [])))]
+async fn cancel_at_period_end(
+    State(st): St,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<CancelAtPeriodEnd>,
+) -> Result<Json<Value>, ApiError> {
+    let sub_id: SubscriptionId = path_id(&id, "subscription")?;
+    if req.reason.trim().is_empty() {
+        return Err(ApiError::validation(vec![field(
+            "/reason",
+            "must not be empty",
+        )]));
+    }
+    let mut tx = st.store.write().await?;
+    let sub = tx
+        .get_subscription(sub_id)
+        .await?
+        .filter(|s| sees_either(&caller, s.consumer_org_id, s.provider_org_id))
+        .ok_or_else(|| ApiError::not_found("subscription"))?;
+    if caller.role_in(sub.consumer_org_id).is_none() {
+        return Err(ApiError::forbidden(
+            "only a member of the subscribing org cancels its subscription",
+        ));
+    }
+    caller.require(sub.consumer_org_id, Action::Subscribe, "subscription")?;
+    if sub.state == tollgate_core::model::SubscriptionState::Cancelled {
+        return Err(ApiError::new(
+            ErrorCode::InvalidTransition,
+            "the subscription is cancelled already",
+        ));
+    }
+    let at = billing::now_for(&st, sub.id);
+    tx.request_cancellation(sub.id, Some(at)).await?;
+    let ends_at = match billing::billable(&mut tx, sub.id).await? {
+        Some(b) => Some(fmt(billing::from_ts(b.period_at(billing::to_ts(at))?.end))),
+        None => None,
+    };
+    audited(
+        &st,
+        &mut tx,
+        &caller,
+        "subscription.request_cancellation",
+        "subscription",
+        sub.id.to_string(),
+        Some(sub.consumer_org_id),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(json!({
+        "subscription_id": sub.id,
+        "requested_at": fmt(at),
+        "service_ends_at": ends_at,
+        "reason": req.reason,
+    })))
 }

@@ -1230,3 +1230,104 @@ async fn a_sheet_can_reference_a_stored_price_book_by_hash() {
     assert_eq!(q.body["total"], "12.50");
     assert_eq!(q.body["price_book"]["sha256"], stored["sha256"]);
 }
+
+#[tokio::test]
+async fn a_cancellation_at_period_end_stops_billing_and_access_when_the_period_ends() {
+    let (store, _db) = tollgate_store::testing::sqlite().await;
+    let app = App::new(store).await;
+    let (p, c) = two_tenants(&app).await;
+    let upstream = start_upstream().await;
+    let (plan, _, live_sub) = marketplace_with(
+        &app,
+        &p,
+        &c,
+        upstream,
+        json!({}),
+        None,
+        json!({"pricing": {"inline": basic_book()}}),
+    )
+    .await;
+    let _gw = start_gateway_with_ledger(&app, tempfile::tempdir().unwrap().path()).await;
+    let v1 = app
+        .get(&format!("/v1/subscriptions/{live_sub}"), &c.developer)
+        .await
+        .body["terms_sha256"]
+        .clone();
+    let sub = id(&app
+        .create(
+            "/v1/subscriptions",
+            &c.developer,
+            json!({"app_id": c.app, "plan_id": plan, "mode": "test", "accept_terms": v1}),
+        )
+        .await);
+    let clock = id(&app
+        .create(
+            "/v1/test-clocks",
+            &c.developer,
+            json!({"org_id": c.org, "name": "cancel", "frozen_time": "2026-03-01T00:00:00Z"}),
+        )
+        .await);
+    app.create(
+        &format!("/v1/subscriptions/{sub}/test-clock"),
+        &c.developer,
+        json!({"test_clock_id": clock}),
+    )
+    .await;
+    advance(&app, &c.developer, &clock, "2026-03-21T00:00:00Z").await;
+    let by_provider = app
+        .post(
+            &format!("/v1/subscriptions/{sub}/cancel-at-period-end"),
+            &p.owner,
+            json!({"reason": "no"}),
+        )
+        .await;
+    assert_eq!(
+        by_provider.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        by_provider.body
+    );
+    let r = app
+        .post(
+            &format!("/v1/subscriptions/{sub}/cancel-at-period-end"),
+            &c.developer,
+            json!({"reason": "moving on"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["service_ends_at"], "2026-04-01T00:00:00Z");
+    // Still active until the period ends.
+    let now = app
+        .get(&format!("/v1/subscriptions/{sub}"), &c.developer)
+        .await
+        .body;
+    assert_eq!(now["state"], "active");
+
+    let r = advance(&app, &c.developer, &clock, "2026-04-02T01:00:00Z").await;
+    assert_eq!(r["close"]["invoices"].as_array().unwrap().len(), 1, "{r}");
+    let march = app
+        .get(
+            &format!(
+                "/v1/invoices/{}",
+                r["close"]["invoices"][0].as_str().unwrap()
+            ),
+            &c.developer,
+        )
+        .await
+        .body;
+    assert!(
+        lines_of(&march, "base").is_empty(),
+        "no April fee in advance: {march}"
+    );
+    let after = app
+        .get(&format!("/v1/subscriptions/{sub}"), &c.developer)
+        .await
+        .body;
+    assert_eq!(after["state"], "cancelled", "{after}");
+    assert_eq!(
+        after["history"].as_array().unwrap().last().unwrap()["at"],
+        "2026-04-01T00:00:00Z"
+    );
+    let r = advance(&app, &c.developer, &clock, "2026-06-02T01:00:00Z").await;
+    assert_eq!(r["close"]["invoices"], json!([]), "{r}");
+}

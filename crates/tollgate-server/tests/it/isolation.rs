@@ -87,6 +87,9 @@ fn body(method: &Method, path: &str, a: &Tenant) -> Option<Value> {
         }
         ("PUT", "/v1/orgs/{org_id}/billing-account") => json!({"tax_rates": []}),
         ("POST", "/v1/billing/close") => return None,
+        ("POST", "/v1/subscriptions/{subscription_id}/cancel-at-period-end") => {
+            json!({"reason": "x"})
+        }
         ("POST", "/v1/orgs/{org_id}/price-books") => {
             json!({"price_book": {"id": "x", "version": "1", "currency": "USD"}})
         }
