@@ -1722,7 +1722,8 @@ async fn list_price_books(
     ))
 }
 
-/// One stored price book, by hash.
+/// One stored price book, by hash: for the org's members, and for anyone once a
+/// published term sheet of the org references it (its prices are then public terms).
 #[utoipa::path(get, path = "/v1/orgs/{org_id}/price-books/{sha256}", tag = "billing",
     params(("org_id" = String, Path), ("sha256" = String, Path)),
     responses((status = 200, body = Object), ReadErrors), security(("bearer" = [])))]
@@ -1732,8 +1733,10 @@ async fn get_price_book(
     Path((org, sha)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let org: OrgId = path_id(&org, "organization")?;
-    caller.require(org, Action::Read, "organization")?;
     let mut tx = st.store.read().await?;
+    if !caller.sees(org) && !published_reference(&mut tx, org, &sha).await? {
+        return Err(ApiError::not_found("price book"));
+    }
     let (id, version, document) = tx
         .get_price_book(org, &sha)
         .await?
@@ -1811,4 +1814,35 @@ async fn cancel_at_period_end(
         "service_ends_at": ends_at,
         "reason": req.reason,
     })))
+}
+
+/// Whether a published term sheet of `org` prices by reference to `sha`.
+async fn published_reference(
+    tx: &mut tollgate_store::Tx,
+    org: OrgId,
+    sha: &str,
+) -> Result<bool, ApiError> {
+    let mut after = None;
+    loop {
+        let page = tx
+            .list_terms(
+                &tollgate_store::Scope::All,
+                Some(org),
+                &tollgate_store::PageParams { after, limit: 200 },
+            )
+            .await?;
+        if page.items.iter().any(|t| {
+            t.status == tollgate_core::model::TermsStatus::Published
+                && t.document
+                    .pointer("/pricing/ref/sha256")
+                    .and_then(Value::as_str)
+                    == Some(sha)
+        }) {
+            return Ok(true);
+        }
+        match page.next_cursor {
+            Some(c) => after = Some(c),
+            None => return Ok(false),
+        }
+    }
 }

@@ -1229,6 +1229,20 @@ async fn a_sheet_can_reference_a_stored_price_book_by_hash() {
     assert_eq!(q.status, StatusCode::OK, "{}", q.body);
     assert_eq!(q.body["total"], "12.50");
     assert_eq!(q.body["price_book"]["sha256"], stored["sha256"]);
+    // Referenced by a published sheet, the book is public terms: the consumer reads it.
+    let one = format!("{books}/{}", stored["sha256"].as_str().unwrap());
+    let read = app.get(&one, &c.developer).await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+    assert_eq!(read.body["price_book"], stored["price_book"]);
+    other["version"] = json!("2");
+    let unreferenced = app
+        .create(&books, &p.owner, json!({"price_book": other}))
+        .await;
+    let hidden = format!("{books}/{}", unreferenced["sha256"].as_str().unwrap());
+    assert_eq!(
+        app.get(&hidden, &c.developer).await.status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
