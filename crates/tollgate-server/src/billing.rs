@@ -627,9 +627,7 @@ pub async fn upcoming(state: &AppState, b: &Billable) -> Result<(RatedInvoice, u
     let log = ledger_log(state, b.sub.mode)?;
     let previous_size = {
         let mut tx = state.store.read().await?;
-        last_period_invoice(&mut tx, b.sub.id)
-            .await?
-            .map_or(0, |i| i.checkpoint_size)
+        last_period(&tx.subscription_invoices(b.sub.id).await?).map_or(0, |i| i.checkpoint_size)
     };
     let size = log.reader().size();
     let rated = rate_period(
@@ -646,16 +644,12 @@ pub async fn upcoming(state: &AppState, b: &Billable) -> Result<(RatedInvoice, u
     Ok((rated.invoice, size))
 }
 
-async fn last_period_invoice(
-    tx: &mut Tx,
-    sub: SubscriptionId,
-) -> Result<Option<InvoiceRecord>, ApiError> {
-    Ok(tx
-        .subscription_invoices(sub)
-        .await?
-        .into_iter()
+/// The last period invoice among a subscription's invoices (the opening one aside).
+fn last_period(invoices: &[InvoiceRecord]) -> Option<&InvoiceRecord> {
+    invoices
+        .iter()
         .filter(|i| i.kind == "period")
-        .max_by_key(|i| i.period_start))
+        .max_by_key(|i| i.period_start)
 }
 
 /// The latest signed checkpoint of `log` once it covers every durable entry (waits up to
@@ -993,10 +987,7 @@ impl<'a> Run<'a> {
                 now,
             });
         }
-        let last = existing
-            .iter()
-            .filter(|i| i.kind == "period")
-            .max_by_key(|i| i.period_start);
+        let last = last_period(&existing);
         let mut previous_size = last.map_or(0, |i| i.checkpoint_size);
         let mut period = match last {
             Some(last) => b.next(&Span::new(to_ts(last.period_start), to_ts(last.period_end)))?,
@@ -1257,7 +1248,7 @@ async fn write_invoice(
         "finalized_at": format_rfc3339(now)?,
         "test_clock_id": b.clock,
         "ledger": {
-            "log": cp_log_name(b.sub.mode),
+            "log": b.sub.mode.as_str(),
             "origin": cp.origin,
             "checkpoint": {
                 "size": cp.size,
@@ -1286,7 +1277,7 @@ async fn write_invoice(
         currency: inv.currency.clone(),
         total: money(inv.total),
         amount_due: money(inv.amount_due),
-        log: cp_log_name(b.sub.mode).to_owned(),
+        log: b.sub.mode.as_str().to_owned(),
         checkpoint_size: cp.size,
         document: doc.clone(),
         key_id,
@@ -1362,10 +1353,6 @@ async fn write_invoice(
     .await?;
     crate::webhooks_out::invoice_finalized(tx, &record, state.now(), listening).await?;
     Ok(Some((id, note)))
-}
-
-fn cp_log_name(mode: KeyMode) -> &'static str {
-    mode.as_str()
 }
 
 fn format_rfc3339(t: OffsetDateTime) -> Result<String, ApiError> {

@@ -610,14 +610,9 @@ async fn upcoming_invoice(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let sub_id: SubscriptionId = path_id(&id, "subscription")?;
     let b = {
         let mut tx = st.store.read().await?;
-        let sub = tx
-            .get_subscription(sub_id)
-            .await?
-            .filter(|s| sees_either(&caller, s.consumer_org_id, s.provider_org_id))
-            .ok_or_else(|| ApiError::not_found("subscription"))?;
+        let sub = super::catalog::visible_subscription(&mut tx, &caller, &id).await?;
         billing::billable(&mut tx, sub.id).await?.ok_or_else(|| {
             ApiError::new(
                 ErrorCode::NotFound,
@@ -1401,13 +1396,9 @@ async fn list_coupons(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let sub_id: SubscriptionId = path_id(&id, "subscription")?;
     let mut tx = st.store.read().await?;
-    tx.get_subscription(sub_id)
-        .await?
-        .filter(|s| sees_either(&caller, s.consumer_org_id, s.provider_org_id))
-        .ok_or_else(|| ApiError::not_found("subscription"))?;
-    let items = billing::coupons(&mut tx, sub_id).await?;
+    let sub = super::catalog::visible_subscription(&mut tx, &caller, &id).await?;
+    let items = billing::coupons(&mut tx, sub.id).await?;
     Ok(Json(json!({"items": items.iter().map(|g| json!({
         "coupon": g.coupon, "periods_applied": g.periods_applied,
     })).collect::<Vec<_>>()})))
@@ -1435,7 +1426,6 @@ async fn add_coupon(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<AddCoupon>,
 ) -> Result<Response, ApiError> {
-    let sub_id: SubscriptionId = path_id(&id, "subscription")?;
     let c = &req.coupon;
     let mut errors = Vec::new();
     if c.id.is_empty()
@@ -1471,11 +1461,7 @@ async fn add_coupon(
         return Err(ApiError::validation(errors));
     }
     let mut tx = st.store.write().await?;
-    let sub = tx
-        .get_subscription(sub_id)
-        .await?
-        .filter(|s| sees_either(&caller, s.consumer_org_id, s.provider_org_id))
-        .ok_or_else(|| ApiError::not_found("subscription"))?;
+    let sub = super::catalog::visible_subscription(&mut tx, &caller, &id).await?;
     if !caller.sees(sub.provider_org_id) {
         return Err(ApiError::forbidden(
             "only the provider puts coupons on a subscription",
@@ -1541,13 +1527,8 @@ async fn change_plan(
     ApiJson(req): ApiJson<ChangePlan>,
 ) -> Result<Json<Value>, ApiError> {
     use tollgate_core::model::{PlanStatus, SubscriptionState, Visibility};
-    let sub_id: SubscriptionId = path_id(&id, "subscription")?;
     let mut tx = st.store.write().await?;
-    let before = tx
-        .get_subscription(sub_id)
-        .await?
-        .filter(|s| sees_either(&caller, s.consumer_org_id, s.provider_org_id))
-        .ok_or_else(|| ApiError::not_found("subscription"))?;
+    let before = super::catalog::visible_subscription(&mut tx, &caller, &id).await?;
     if caller.role_in(before.consumer_org_id).is_none() {
         return Err(ApiError::forbidden(
             "only a member of the subscribing org changes its plan",
@@ -1766,7 +1747,6 @@ async fn cancel_at_period_end(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<CancelAtPeriodEnd>,
 ) -> Result<Json<Value>, ApiError> {
-    let sub_id: SubscriptionId = path_id(&id, "subscription")?;
     if req.reason.trim().is_empty() {
         return Err(ApiError::validation(vec![field(
             "/reason",
@@ -1774,11 +1754,7 @@ async fn cancel_at_period_end(
         )]));
     }
     let mut tx = st.store.write().await?;
-    let sub = tx
-        .get_subscription(sub_id)
-        .await?
-        .filter(|s| sees_either(&caller, s.consumer_org_id, s.provider_org_id))
-        .ok_or_else(|| ApiError::not_found("subscription"))?;
+    let sub = super::catalog::visible_subscription(&mut tx, &caller, &id).await?;
     if caller.role_in(sub.consumer_org_id).is_none() {
         return Err(ApiError::forbidden(
             "only a member of the subscribing org cancels its subscription",

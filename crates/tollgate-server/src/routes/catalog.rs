@@ -732,7 +732,8 @@ async fn create_subscription(
     Ok(with_etag(StatusCode::CREATED, sub.revision, &sub))
 }
 
-async fn visible_subscription(
+/// A subscription its consumer or provider (or a marketplace role) may see, else 404.
+pub(crate) async fn visible_subscription(
     tx: &mut Tx,
     caller: &Caller,
     raw: &str,

@@ -56,6 +56,43 @@ async fn report(app: &App, token: &str, provider_org: &str, sub: &str, id: &str,
     assert_eq!(r.body["accepted"], 1, "{}", r.body);
 }
 
+/// A test-mode subscription of `c`'s app to `plan` (accepting the terms of `live_sub`,
+/// the live one), on a new test clock at `frozen_time`: (subscription, clock, terms hash).
+async fn clocked_test_subscription(
+    app: &App,
+    c: &crate::harness::Tenant,
+    plan: &str,
+    live_sub: &str,
+    frozen_time: &str,
+) -> (String, String, Value) {
+    let terms = app
+        .get(&format!("/v1/subscriptions/{live_sub}"), &c.developer)
+        .await
+        .body["terms_sha256"]
+        .clone();
+    let sub = id(&app
+        .create(
+            "/v1/subscriptions",
+            &c.developer,
+            json!({"app_id": c.app, "plan_id": plan, "mode": "test", "accept_terms": terms}),
+        )
+        .await);
+    let clock = id(&app
+        .create(
+            "/v1/test-clocks",
+            &c.developer,
+            json!({"org_id": c.org, "name": "test", "frozen_time": frozen_time}),
+        )
+        .await);
+    app.create(
+        &format!("/v1/subscriptions/{sub}/test-clock"),
+        &c.developer,
+        json!({"test_clock_id": clock}),
+    )
+    .await;
+    (sub, clock, terms)
+}
+
 /// Usage lines of an invoice document, by whether they are late.
 fn usage_lines(doc: &Value, late: bool) -> Vec<Value> {
     doc["invoice"]["lines"]
@@ -566,31 +603,8 @@ async fn three_periods_on_a_test_clock_exercise_every_billing_rule() {
     .await;
     let data = tempfile::tempdir().unwrap();
     let gw = start_gateway_with_ledger(&app, data.path()).await;
-    let v1 = app
-        .get(&format!("/v1/subscriptions/{live_sub}"), &c.developer)
-        .await
-        .body["terms_sha256"]
-        .clone();
-    let sub = id(&app
-        .create(
-            "/v1/subscriptions",
-            &c.developer,
-            json!({"app_id": c.app, "plan_id": plan, "mode": "test", "accept_terms": v1}),
-        )
-        .await);
-    let clock = id(&app
-        .create(
-            "/v1/test-clocks",
-            &c.developer,
-            json!({"org_id": c.org, "name": "q1", "frozen_time": "2026-01-05T00:00:00Z"}),
-        )
-        .await);
-    app.create(
-        &format!("/v1/subscriptions/{sub}/test-clock"),
-        &c.developer,
-        json!({"test_clock_id": clock}),
-    )
-    .await;
+    let (sub, clock, _) =
+        clocked_test_subscription(&app, &c, &plan, &live_sub, "2026-01-05T00:00:00Z").await;
     let (_, k) = key(
         &app,
         &c,
@@ -992,31 +1006,8 @@ async fn changing_plan_moves_access_at_once_and_prorates_the_upgrade() {
         json!({"terms_id": id(&terms), "status": "published"}),
     )
     .await;
-    let v1 = app
-        .get(&format!("/v1/subscriptions/{live_sub}"), &c.developer)
-        .await
-        .body["terms_sha256"]
-        .clone();
-    let sub = id(&app
-        .create(
-            "/v1/subscriptions",
-            &c.developer,
-            json!({"app_id": c.app, "plan_id": basic, "mode": "test", "accept_terms": v1}),
-        )
-        .await);
-    let clock = id(&app
-        .create(
-            "/v1/test-clocks",
-            &c.developer,
-            json!({"org_id": c.org, "name": "change", "frozen_time": "2026-03-01T00:00:00Z"}),
-        )
-        .await);
-    app.create(
-        &format!("/v1/subscriptions/{sub}/test-clock"),
-        &c.developer,
-        json!({"test_clock_id": clock}),
-    )
-    .await;
+    let (sub, clock, v1) =
+        clocked_test_subscription(&app, &c, &basic, &live_sub, "2026-03-01T00:00:00Z").await;
     // Trial until March 11; on March 21 the customer upgrades (11 of 31 days left).
     advance(&app, &c.developer, &clock, "2026-03-21T00:00:00Z").await;
     let stale = app
@@ -1262,31 +1253,8 @@ async fn a_cancellation_at_period_end_stops_billing_and_access_when_the_period_e
     )
     .await;
     let _gw = start_gateway_with_ledger(&app, tempfile::tempdir().unwrap().path()).await;
-    let v1 = app
-        .get(&format!("/v1/subscriptions/{live_sub}"), &c.developer)
-        .await
-        .body["terms_sha256"]
-        .clone();
-    let sub = id(&app
-        .create(
-            "/v1/subscriptions",
-            &c.developer,
-            json!({"app_id": c.app, "plan_id": plan, "mode": "test", "accept_terms": v1}),
-        )
-        .await);
-    let clock = id(&app
-        .create(
-            "/v1/test-clocks",
-            &c.developer,
-            json!({"org_id": c.org, "name": "cancel", "frozen_time": "2026-03-01T00:00:00Z"}),
-        )
-        .await);
-    app.create(
-        &format!("/v1/subscriptions/{sub}/test-clock"),
-        &c.developer,
-        json!({"test_clock_id": clock}),
-    )
-    .await;
+    let (sub, clock, _) =
+        clocked_test_subscription(&app, &c, &plan, &live_sub, "2026-03-01T00:00:00Z").await;
     advance(&app, &c.developer, &clock, "2026-03-21T00:00:00Z").await;
     let by_provider = app
         .post(
